@@ -1,0 +1,9 @@
+"""convnp: a convolutional neural network library in plain NumPy.
+
+    from convnp import nn, optim
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
+"""
+from . import backend, functional, gradcheck, init, nn, optim
+
+__version__ = "0.1.0"

@@ -1,0 +1,7 @@
+"""PLACEHOLDER: being written."""
+from .module import Layer
+
+class Conv2d(Layer):
+    pass
+
+

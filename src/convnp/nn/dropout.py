@@ -1,0 +1,7 @@
+"""PLACEHOLDER: being written."""
+from .module import Layer
+
+class Dropout(Layer):
+    pass
+
+

@@ -1,0 +1,237 @@
+"""Parameter and Layer: the base of every stateful layer.
+
+A layer owns its Parameters (and buffers such as BatchNorm's running statistics),
+calls a pure function from ``convnp.functional`` in ``forward`` and keeps that
+function's cache for ``backward``. Parameters and sub-layers are found in the order
+they were assigned (attribute dicts keep order), so ``state_dict()`` keys come out
+in PyTorch's order: a layer's own parameters, then its buffers, then its children.
+"""
+import inspect
+
+import numpy as np
+
+from ..functional._validate import shape_str
+
+
+class Parameter:
+    """A trainable array and the gradient accumulated for it.
+
+    ``data`` and ``grad`` have the same shape and dtype; ``grad`` starts at zero,
+    ``backward`` adds to it and ``zero_grad`` sets it back to zero in place.
+    """
+
+    def __init__(self, data):
+        self.data = data
+        self.grad = np.zeros_like(data) if isinstance(data, np.ndarray) else data * 0
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def size(self):
+        return self.data.size
+
+    def zero_grad(self):
+        self.grad[...] = 0
+
+    def __repr__(self):
+        return f"Parameter(shape={shape_str(self.data.shape)}, dtype={self.data.dtype})"
+
+
+class Layer:
+    """Base class of layers and containers.
+
+    Subclasses implement ``forward(x)``, ``backward(dy) -> dx`` and, when their
+    constructor takes arguments, ``config()`` (the arguments that rebuild the layer;
+    ``repr`` and model files both use it). Buffers (non-trainable state that is
+    saved, such as running statistics) are listed by name in ``_buffers``.
+    """
+
+    _buffers = ()
+
+    def __init__(self):
+        self.training = True
+        self._cache = None
+
+    # -- computation -------------------------------------------------------------------
+    def __call__(self, x):
+        return self.forward(x)
+
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def backward(self, dy):
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+
+    def take_cache(self):
+        """The cache of the last forward; RuntimeError if forward has not run."""
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
+        return self._cache
+
+    def output_shape(self, input_shape):
+        """Shape of the output for an input of ``input_shape`` (default: unchanged)."""
+        return tuple(input_shape)
+
+    # -- structure ---------------------------------------------------------------------
+    def children(self):
+        """(name, layer) pairs of the direct sub-layers, in the order they were assigned."""
+        return [(k, v) for k, v in vars(self).items() if isinstance(v, Layer)]
+
+    def named_parameters(self, prefix=""):
+        """(dotted name, Parameter) pairs: own parameters first, then each child's."""
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield prefix + name, value
+        for name, child in self.children():
+            yield from child.named_parameters(prefix + name + ".")
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self, prefix=""):
+        for name in self._buffers:
+            yield prefix + name, getattr(self, name)
+        for name, child in self.children():
+            yield from child.named_buffers(prefix + name + ".")
+
+    def modules(self):
+        """This layer and every layer below it, depth first."""
+        yield self
+        for _, child in self.children():
+            yield from child.modules()
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.zero_grad()
+
+    def train(self, mode=True):
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def to(self, dtype):
+        """Convert parameters, gradients and floating buffers to ``dtype`` (in place); returns self."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{type(self).__name__}.to: expected a floating dtype, got {dtype}")
+        for m in self.modules():
+            for name, value in vars(m).items():
+                if isinstance(value, Parameter):
+                    value.data = value.data.astype(dtype)
+                    value.grad = value.grad.astype(dtype)
+            for name in m._buffers:
+                buf = getattr(m, name)
+                if buf.dtype.kind == "f":
+                    setattr(m, name, buf.astype(dtype))
+            m._cache = None
+        return self
+
+    def num_parameters(self):
+        return sum(p.size for p in self.parameters())
+
+    # -- state ---------------------------------------------------------------------------
+    def state_dict(self):
+        """Copies of every parameter and buffer, keyed as PyTorch keys them ("0.weight")."""
+        state = {}
+        self._collect_state("", state)
+        return state
+
+    def _collect_state(self, prefix, state):
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                state[prefix + name] = value.data.copy()
+        for name in self._buffers:
+            state[prefix + name] = np.array(getattr(self, name), copy=True)
+        for name, child in self.children():
+            child._collect_state(prefix + name + ".", state)
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays from ``state`` into the parameters and buffers, keeping their dtypes.
+
+        Raises ValueError naming every missing or unexpected key (when ``strict``) and
+        every array whose shape does not fit; nothing is changed unless all fit.
+        """
+        targets = {}
+        for m_prefix, m in self._named_modules(""):
+            for name, value in vars(m).items():
+                if isinstance(value, Parameter):
+                    targets[m_prefix + name] = (m, name, value.data)
+            for name in m._buffers:
+                targets[m_prefix + name] = (m, name, getattr(m, name))
+        problems = []
+        if strict:
+            missing = [k for k in targets if k not in state]
+            unexpected = [k for k in state if k not in targets]
+            if missing:
+                problems.append(f"missing keys {missing}")
+            if unexpected:
+                problems.append(f"unexpected keys {unexpected}")
+        for key, value in state.items():
+            if key in targets:
+                have = targets[key][2]
+                got = np.shape(value)
+                if got != have.shape:
+                    problems.append(f"{key}: expected shape {shape_str(have.shape)}, got {shape_str(got)}")
+        if problems:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems))
+        for key, value in state.items():
+            if key not in targets:
+                continue
+            m, name, have = targets[key]
+            new = np.asarray(value).astype(have.dtype, copy=True)
+            attr = getattr(m, name)
+            if isinstance(attr, Parameter):
+                attr.data = new
+                attr.grad = np.zeros_like(new)
+            else:
+                setattr(m, name, new)
+
+    def _named_modules(self, prefix):
+        yield prefix, self
+        for name, child in self.children():
+            yield from child._named_modules(prefix + name + ".")
+
+    # -- description --------------------------------------------------------------------
+    def config(self):
+        """Constructor arguments that rebuild this layer (JSON-friendly values)."""
+        return {}
+
+    # How many leading constructor arguments repr shows without their names
+    # (None: all that have no default), as in PyTorch's "Conv2d(3, 8, kernel_size=3)".
+    _repr_positional = None
+
+    def extra_repr(self):
+        """Constructor arguments: leading ones bare, the rest as name=value when not default."""
+        params = list(inspect.signature(type(self).__init__).parameters.values())[1:]
+        config = self.config()
+        parts = []
+        for i, p in enumerate(params):
+            if p.name not in config:
+                continue
+            value = config[p.name]
+            bare = i < self._repr_positional if self._repr_positional is not None else p.default is p.empty
+            if bare:
+                parts.append(repr(value))
+            elif p.default is p.empty or value != p.default:
+                parts.append(f"{p.name}={value!r}")
+        return ", ".join(parts)
+
+    def __repr__(self):
+        kids = self.children()
+        if not kids:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in kids:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(")")
+        return "\n".join(lines)
