@@ -1,7 +1,39 @@
-"""PLACEHOLDER: being written."""
+"""Dropout layer: inverted dropout while training, identity in eval mode."""
+from .. import functional as F
+from .. import init
+from ..functional import _validate
 from .module import Layer
 
+
 class Dropout(Layer):
-    pass
+    """Zero each element with probability p while training; scale the rest by 1 / (1 - p).
 
+    Args: p=0.5 (in [0, 1)), rng=None (seed, Generator or None): the layer keeps its own
+    Generator, so a seed fixes the sequence of masks and nothing global is touched.
+    Shape: any -> same.
+    forward (training): y = x * mask, mask = Bernoulli(1 - p) / (1 - p) in x's dtype
+    forward (eval):     y = x
+    backward: dx = dy * mask (the mask of the last forward)
+    """
 
+    _repr_positional = 0
+
+    def __init__(self, p=0.5, rng=None):
+        super().__init__()
+        self.p = _validate.real(p, "p", "Dropout", 0, 1, high_open=True)
+        self._rng = init.as_rng(rng)
+
+    def config(self):
+        return {"p": self.p}
+
+    def extra_repr(self):
+        return f"p={self.p}"                       # PyTorch always shows p: "Dropout(p=0.5)"
+
+    def forward(self, x):
+        y, mask = F.dropout_forward(x, self.p, self._rng, self.training, who=self)
+        self._cache = (mask,)                      # mask is None in eval mode; the tuple marks that forward ran
+        return y
+
+    def backward(self, dy):
+        (mask,) = self.take_cache()
+        return F.dropout_backward(dy, mask)

@@ -1,0 +1,270 @@
+"""The ``convnp`` command line: argparse only; it parses, calls the library, returns an exit code.
+
+    convnp train [--model lenet5] [--dataset mnist-sample] [--epochs N] ...
+    convnp evaluate MODEL [--dataset ...]
+    convnp predict MODEL IMAGE...
+    convnp summary MODEL | --model NAME
+    convnp visualize MODEL [IMAGE] [--layer N|all] [--filters] [--saliency] [--out FILE]
+
+User mistakes (a missing file, an unknown model, a dataset that is not there offline) print
+one line on stderr and return a non-zero code; they never print a traceback.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder:PATH")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
+DEFAULT_EPOCHS = 8
+
+
+class CLIError(Exception):
+    """A user mistake: printed as one line, exit code 2."""
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    from .train import TrainingError
+
+    try:
+        return args.run(args)
+    except CLIError as e:
+        print(f"convnp: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError, TrainingError) as e:
+        print(f"convnp: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _parser():
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="convnp", description="Convolutional networks in plain NumPy.")
+    p.add_argument("--version", action="version", version=f"convnp {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model (default: LeNet-5 on the bundled MNIST sample)")
+    t.add_argument("--model", default="lenet5", help="lenet5, simple_cnn, mnist_cnn, vgg_small, resnet_small")
+    _dataset_args(t)
+    t.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 for adam/adamw, 0.05 for sgd, 1e-2 otherwise)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default=None, help="output folder (default runs/<timestamp>)")
+    t.add_argument("--resume", default=None, metavar="CKPT", help="continue from a checkpoint (its last.npz)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(run=cmd_train)
+
+    e = sub.add_parser("evaluate", help="test accuracy and per-class report of a saved model")
+    e.add_argument("model", metavar="MODEL")
+    _dataset_args(e, default=None)
+    e.set_defaults(run=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="class and probability for each image file")
+    pr.add_argument("model", metavar="MODEL")
+    pr.add_argument("images", metavar="IMAGE", nargs="+")
+    pr.set_defaults(run=cmd_predict)
+
+    s = sub.add_parser("summary", help="layer table of a saved model or a named architecture")
+    s.add_argument("model", metavar="MODEL", nargs="?")
+    s.add_argument("--model", dest="name", default=None, help="an architecture name instead of a file")
+    s.add_argument("--input-shape", default=None, help="C,H,W (default: from the file, or 1,28,28 / 3,32,32)")
+    s.set_defaults(run=cmd_summary)
+    return p
+
+
+def _dataset_args(p, default="mnist-sample"):
+    p.add_argument("--dataset", default=default, help=" | ".join(DATASETS))
+    p.add_argument("--data-dir", default=None, help="folder holding the dataset's files (no download)")
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_train(args):
+    from . import io, metrics, models, nn, optim, train
+
+    if args.epochs < 1 or args.batch_size < 1:
+        raise CLIError(f"--epochs and --batch-size must be >= 1, got {args.epochs} and {args.batch_size}")
+    train_set, test_set = load_dataset(args.dataset, args.data_dir)
+    model = _build_model(args.model, train_set, args.seed)
+    opt = _optimizer(args.optimizer, model, args.lr)
+    out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(out, exist_ok=True)
+    resume = io.load(args.resume, with_optimizer=True) if args.resume else None
+    if resume is not None:
+        model = resume.model
+        opt = _optimizer(args.optimizer, model, args.lr)
+    print(f"training {args.model} on {train_set.name}: {len(train_set)} train / {len(test_set)} test images,"
+          f" {args.epochs} epochs, {args.optimizer} lr={opt.param_groups[0]['lr']:g}, output in {out}")
+    history = train.fit(model, train_set, epochs=args.epochs, optimizer=opt, loss=nn.CrossEntropyLoss(),
+                        batch_size=args.batch_size, val=test_set, seed=args.seed, progress=not args.quiet,
+                        checkpoint=os.path.join(out, "last.npz"), resume=resume)
+    if history.stop_reason == "interrupted":
+        print(f"interrupted; the last finished epoch is saved: resume with --resume {os.path.join(out, 'last.npz')}")
+        return 130
+    meta = {"model_name": args.model, "dataset": train_set.name, "classes": list(train_set.classes),
+            "input_shape": list(train_set.images.shape[1:])}
+    model_path = os.path.join(out, "model.npz")
+    io.save(model_path, model, metadata=meta)
+    history.to_csv(os.path.join(out, "history.csv"))
+    history.to_json(os.path.join(out, "history.json"))
+    _plot_history(history, os.path.join(out, "curves.png"))
+    y_pred = train.predict_classes(model, test_set.images)
+    print(f"test accuracy: {metrics.accuracy(test_set.labels, y_pred):.4f}")
+    print(metrics.classification_report(test_set.labels, y_pred, class_names=[str(c) for c in test_set.classes]))
+    print(f"saved {model_path}")
+    return 0
+
+
+def cmd_evaluate(args):
+    from . import metrics, train
+
+    model, meta = _load_model(args.model)
+    name = args.dataset or _dataset_from_meta(meta)
+    _, test_set = load_dataset(name, args.data_dir)
+    y_pred = train.predict_classes(model, test_set.images)
+    print(f"{args.model} on {test_set.name} ({len(test_set)} images)")
+    print(f"test accuracy: {metrics.accuracy(test_set.labels, y_pred):.4f}")
+    print(metrics.classification_report(test_set.labels, y_pred, class_names=[str(c) for c in test_set.classes]))
+    return 0
+
+
+def cmd_predict(args):
+    from . import train
+
+    model, meta = _load_model(args.model)
+    shape = meta.get("input_shape")
+    if not shape:
+        raise CLIError(f"{args.model} does not record its input shape; it was not saved by `convnp train`")
+    classes = meta.get("classes") or []
+    x = np.stack([load_image(path, shape) for path in args.images])
+    probs = train.predict(model, x)
+    for path, p in zip(args.images, probs):
+        k = int(p.argmax())
+        label = classes[k] if k < len(classes) else k
+        print(f"{path}: {label} ({p[k]:.3f})")
+    return 0
+
+
+def cmd_summary(args):
+    from . import models
+
+    if (args.model is None) == (args.name is None):
+        raise CLIError("give either a model file or --model NAME")
+    if args.name:
+        try:
+            model = models.get(args.name)
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+        shape = (3, 32, 32) if args.name in ("vgg_small", "resnet_small") else (1, 28, 28)
+    else:
+        model, meta = _load_model(args.model)
+        shape = tuple(meta.get("input_shape") or (1, 28, 28))
+    if args.input_shape:
+        shape = tuple(int(v) for v in args.input_shape.split(","))
+    model.summary(shape)
+    return 0
+
+
+# -- helpers -------------------------------------------------------------------------------
+def load_dataset(name, data_dir=None):
+    """(train, test) Datasets for a --dataset value; raises CLIError with a hint when absent."""
+    from . import data
+
+    download = data_dir is None
+    try:
+        if name == "mnist-sample":
+            return data.mnist_sample(train=True), data.mnist_sample(train=False)
+        if name.startswith("folder:"):
+            root = name[len("folder:"):]
+            full = data.image_folder(root, size=(28, 28))
+            return data.split(full, 0.2, rng=0) if hasattr(data, "split") else (full, full)
+        loaders = {"mnist": data.mnist, "fashion-mnist": data.fashion_mnist,
+                   "cifar10": data.cifar10, "cifar100": data.cifar100}
+        if name not in loaders:
+            raise CLIError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        load = loaders[name]
+        return load(data_dir, train=True, download=download), load(data_dir, train=False, download=download)
+    except (OSError, data.DatasetError if hasattr(data, "DatasetError") else OSError) as e:
+        raise CLIError(f"{e} (use --data-dir DIR for local files, or --dataset mnist-sample, which is bundled)") from None
+
+
+def load_image(path, shape):
+    """An image file as uint8 (C, H, W) of ``shape``: grayscale or RGB, resized. Needs Pillow."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise CLIError("reading images needs Pillow: pip install 'convnp[image]'") from None
+    if not os.path.exists(path):
+        raise CLIError(f"no such image: {path}")
+    channels, height, width = shape
+    with Image.open(path) as img:
+        img = img.convert("L" if channels == 1 else "RGB").resize((width, height))
+        arr = np.asarray(img, dtype=np.uint8)
+    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+def _load_model(path):
+    from . import io
+
+    if not os.path.exists(path):
+        raise CLIError(f"no such model file: {path}")
+    ckpt = io.load(path, with_optimizer=True)
+    return ckpt.model, ckpt.metadata or {}
+
+
+def _dataset_from_meta(meta):
+    ds = meta.get("dataset", "mnist-sample")
+    return ds if ds in DATASETS else "mnist-sample"
+
+
+def _build_model(name, train_set, seed):
+    from . import models
+
+    c, h, w = train_set.images.shape[1:]
+    kwargs = {"num_classes": len(train_set.classes), "in_channels": c, "rng": seed}
+    try:
+        model = models.get(name, **kwargs)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    try:
+        model.output_shape((1, c, h, w))
+    except ValueError as e:
+        raise CLIError(f"{name} does not fit {train_set.name}'s {c}x{h}x{w} images: {e}") from None
+    return model
+
+
+def _optimizer(name, model, lr):
+    from . import optim
+
+    classes = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD,
+               "rmsprop": optim.RMSprop, "adagrad": optim.Adagrad}
+    default_lr = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.05}.get(name, 1e-2)
+    kwargs = {"momentum": 0.9} if name == "sgd" else {}
+    return classes[name](model.parameters(), lr=default_lr if lr is None else lr, **kwargs)
+
+
+def _plot_history(history, path):
+    try:
+        from .viz import training_curves
+    except ImportError:
+        return
+    try:
+        fig = training_curves(history)
+    except ImportError:  # matplotlib is optional
+        return
+    fig.savefig(path, dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Optimizers and learning-rate schedules with PyTorch's update rules, names and defaults.
+
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = optim.StepLR(opt, step_size=10, gamma=0.1)
+    for epoch in range(epochs):
+        for x, y in loader:
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            model.backward(loss_fn.backward())
+            opt.step()
+        sched.step()
+
+``flatten_state_dict`` / ``unflatten_state_dict`` turn an optimizer's state_dict into
+arrays for an .npz file plus plain values for JSON, and back.
+"""
+from .optimizer import Optimizer, flatten_state_dict, unflatten_state_dict
+from .sgd import SGD
+from .adam import Adam, AdamW
+from .rmsprop import RMSprop
+from .adagrad import Adagrad
+from .lr_scheduler import LRScheduler, StepLR, ExponentialLR, CosineAnnealingLR
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LRScheduler", "StepLR",
+           "ExponentialLR", "CosineAnnealingLR", "flatten_state_dict", "unflatten_state_dict"]
