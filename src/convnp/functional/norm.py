@@ -1,10 +1,100 @@
-"""PLACEHOLDER: being written."""
+"""Batch normalisation: normalise each channel over the batch (and spatial positions).
 
-def batch_norm_forward(*args, **kwargs):
-    raise NotImplementedError('batch_norm_forward')
+The arguments follow ``torch.nn.functional.batch_norm``: in training mode the batch
+statistics normalise the input and, when running statistics are given, those are
+updated in place; otherwise the running statistics normalise it.
+"""
+from .. import backend
+from . import _validate
 
 
-def batch_norm_backward(*args, **kwargs):
-    raise NotImplementedError('batch_norm_backward')
+def _channel_axes(x):
+    """The axes statistics are taken over (all but the channel axis 1) and the broadcast shape of (C,)."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    return axes, (1, x.shape[1]) + (1,) * (x.ndim - 2)
 
 
+def _check(x, running_mean, running_var, weight, bias, training, who):
+    _validate.floating(x, who)
+    if x.ndim < 2:
+        raise ValueError(f"{who}: expected input (N, C, *) with at least 2 dimensions, got {tuple(x.shape)}")
+    c = x.shape[1]
+    for what, arr in (("running_mean", running_mean), ("running_var", running_var),
+                      ("weight", weight), ("bias", bias)):
+        if arr is not None and tuple(arr.shape) != (c,):
+            raise ValueError(
+                f"{who}: expected {what} of shape ({c},) for input {tuple(x.shape)}, got {tuple(arr.shape)}"
+            )
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{who}: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError(f"{who}: running_mean and running_var are needed when training=False")
+    values = x.size // c if c else 0
+    if training and values <= 1:
+        raise ValueError(
+            f"{who}: expected more than 1 value per channel when training,"
+            f" got input of shape {tuple(x.shape)}"
+        )
+
+
+def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, training=False,
+                       momentum=0.1, eps=1e-5, who="batch_norm"):
+    """Per-channel normalisation y = (x - mean) / sqrt(var + eps) * weight + bias.
+
+    Args: x; running_mean, running_var (C,) or None; weight, bias (C,) or None (meaning
+    1 and 0); training (use batch statistics); momentum (weight of the new batch in the
+    running statistics); eps.
+    Shape: x (N, C), (N, C, L) or (N, C, H, W) -> y same; statistics over all axes but C,
+    M = N * L (or N * H * W) values per channel.
+    forward (training):
+      mean = sum(x) / M,  var = sum((x - mean)^2) / M          (biased, for normalising)
+      running_mean = (1 - momentum) * running_mean + momentum * mean          (in place)
+      running_var  = (1 - momentum) * running_var + momentum * var * M / (M - 1)   (unbiased)
+    forward (not training): mean, var = running_mean, running_var
+    x_hat = (x - mean) / sqrt(var + eps),  y = x_hat * weight + bias
+    backward (training, the gradient flows through mean and var too):
+      dbias = sum(dy),  dweight = sum(dy * x_hat)
+      dx = weight / sqrt(var + eps) * (dy - dbias / M - x_hat * dweight / M)
+    backward (not training): dx = dy * weight / sqrt(var + eps), dweight and dbias as above
+    Returns: (y, cache); backward returns (dx, dweight, dbias), None for an absent weight/bias.
+    Raises: ValueError for mismatched shapes, or one value per channel when training.
+    """
+    _check(x, running_mean, running_var, weight, bias, training, who)
+    # Python floats: NumPy float64 scalars would turn float32 arrays into float64
+    eps = _validate.real(eps, "eps", who, low=0)
+    momentum = _validate.real(momentum, "momentum", who, 0, 1)
+    xp = backend.array_module(x)
+    axes, shape = _channel_axes(x)
+    if training:
+        mean = x.mean(axis=axes)
+        centred = x - mean.reshape(shape)
+        var = (centred * centred).mean(axis=axes)
+        if running_mean is not None:
+            m = x.size // x.shape[1]
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean
+            running_var *= 1 - momentum
+            running_var += (momentum * m / (m - 1)) * var
+    else:
+        centred = x - running_mean.reshape(shape).astype(x.dtype, copy=False)
+        var = running_var.astype(x.dtype, copy=False)
+    invstd = 1 / xp.sqrt(var + eps)
+    x_hat = centred * invstd.reshape(shape)
+    y = x_hat if weight is None else x_hat * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y, (x_hat, invstd, weight, bias is not None, training)
+
+
+def batch_norm_backward(dy, cache):
+    x_hat, invstd, weight, has_bias, training = cache
+    axes, shape = _channel_axes(dy)
+    dbias = dy.sum(axis=axes)
+    dweight = (dy * x_hat).sum(axis=axes)
+    scale = invstd if weight is None else weight * invstd
+    if training:
+        m = dy.size // dy.shape[1]
+        dx = scale.reshape(shape) * (dy - (dbias / m).reshape(shape) - x_hat * (dweight / m).reshape(shape))
+    else:
+        dx = dy * scale.reshape(shape)
+    return dx, (None if weight is None else dweight), (dbias if has_bias else None)

@@ -7,4 +7,4 @@ from .linear import Linear, Flatten, Identity
 from .activation import ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax
 from .norm import BatchNorm1d, BatchNorm2d
 from .dropout import Dropout
-from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .loss import Loss, CrossEntropyLoss, MSELoss, NLLLoss

@@ -1,11 +1,111 @@
-"""PLACEHOLDER: being written."""
-from .module import Layer
+"""Batch normalisation layers: BatchNorm1d for (N, C) or (N, C, L), BatchNorm2d for (N, C, H, W)."""
+import numpy as np
 
-class BatchNorm1d(Layer):
-    pass
-
-
-class BatchNorm2d(Layer):
-    pass
+from .. import functional as F
+from ..functional import _validate
+from .module import Layer, Parameter
 
 
+class _BatchNorm(Layer):
+    """Shared body of BatchNorm1d and BatchNorm2d (they differ only in the input shapes accepted).
+
+    Training mode normalises with the batch statistics and updates the running ones;
+    eval mode normalises with the running statistics (or with the batch statistics
+    when ``track_running_stats=False``, as PyTorch does).
+    """
+
+    _buffers = ("running_mean", "running_var", "num_batches_tracked")
+    _repr_positional = 1
+    _ndims = ()            # input ndims accepted
+    _pattern = ""          # the expected input shape, "{C}" standing for num_features
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__()
+        who = type(self).__name__
+        self.num_features = _validate.positive_int(num_features, "num_features", who)
+        self.eps = _validate.real(eps, "eps", who, low=0)
+        self.momentum = None if momentum is None else _validate.real(momentum, "momentum", who, 0, 1)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        c = self.num_features
+        self.weight = Parameter(np.ones(c, dtype=np.float32)) if self.affine else None
+        self.bias = Parameter(np.zeros(c, dtype=np.float32)) if self.affine else None
+        if self.track_running_stats:
+            self.running_mean = np.zeros(c, dtype=np.float32)
+            self.running_var = np.ones(c, dtype=np.float32)
+            self.num_batches_tracked = np.zeros((), dtype=np.int64)
+        else:
+            # PyTorch keeps no running statistics then, and saves none
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+            self._buffers = ()
+
+    def forward(self, x):
+        _validate.input_shape(x, self, self._pattern.format(C=self.num_features), self._ndims,
+                              channels=self.num_features)
+        reference = self.weight.data if self.affine else self.running_mean
+        if reference is not None:
+            _validate.same_dtype(x, reference, self)
+        update = self.training and self.track_running_stats
+        momentum = 0.0
+        if update:
+            # momentum=None: running statistics are the plain average of all batches so far
+            seen = int(self.num_batches_tracked) + 1
+            momentum = 1.0 / seen if self.momentum is None else self.momentum
+        y, self._cache = F.batch_norm_forward(
+            x, self.running_mean, self.running_var,
+            self.weight.data if self.affine else None, self.bias.data if self.affine else None,
+            training=self.training or not self.track_running_stats,
+            momentum=momentum, eps=self.eps, who=self,
+        )
+        if update:
+            self.num_batches_tracked += 1
+        return y
+
+    def backward(self, dy):
+        dx, dweight, dbias = F.batch_norm_backward(dy, self.take_cache())
+        if self.affine:
+            self.weight.grad += dweight
+            self.bias.grad += dbias
+        return dx
+
+    def config(self):
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine, "track_running_stats": self.track_running_stats}
+
+    def extra_repr(self):
+        # PyTorch shows every argument of a batch norm layer, defaults included
+        c = self.config()
+        return (f"{c['num_features']}, eps={c['eps']}, momentum={c['momentum']}, "
+                f"affine={c['affine']}, track_running_stats={c['track_running_stats']}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) features or (N, C, L) sequences, per channel C.
+
+    Args: num_features (C), eps=1e-5, momentum=0.1 (None: cumulative average),
+    affine=True (learn weight and bias), track_running_stats=True.
+    Shape: input (N, C) or (N, C, L) -> output same.
+    Parameters: weight (C,) = 1, bias (C,) = 0.
+    Buffers: running_mean (C,) = 0, running_var (C,) = 1, num_batches_tracked () int64.
+    forward: y = (x - mean) / sqrt(var + eps) * weight + bias, statistics over N (and L);
+    see convnp.functional.batch_norm_forward for the running statistics and the backward.
+    """
+
+    _ndims = (2, 3)
+    _pattern = "(N, {C}) or (N, {C}, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) feature maps, per channel C.
+
+    Args: num_features (C), eps=1e-5, momentum=0.1 (None: cumulative average),
+    affine=True (learn weight and bias), track_running_stats=True.
+    Shape: input (N, C, H, W) -> output same.
+    Parameters: weight (C,) = 1, bias (C,) = 0.
+    Buffers: running_mean (C,) = 0, running_var (C,) = 1, num_batches_tracked () int64.
+    forward: y = (x - mean) / sqrt(var + eps) * weight + bias, statistics over N, H and W;
+    see convnp.functional.batch_norm_forward for the running statistics and the backward.
+    """
+
+    _ndims = (4,)
+    _pattern = "(N, {C}, H, W)"
