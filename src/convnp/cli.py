@@ -175,40 +175,44 @@ def cmd_summary(args):
 
 # -- helpers -------------------------------------------------------------------------------
 def load_dataset(name, data_dir=None):
-    """(train, test) Datasets for a --dataset value; raises CLIError with a hint when absent."""
+    """(train, test) Datasets for a --dataset value; raises CLIError with a hint when absent.
+
+    ``folder:PATH`` reads PATH/<class>/<image> as 28x28 grayscale and holds out a fixed
+    random 20% as the test split.
+    """
     from . import data
 
-    download = data_dir is None
     try:
         if name == "mnist-sample":
             return data.mnist_sample(train=True), data.mnist_sample(train=False)
         if name.startswith("folder:"):
-            root = name[len("folder:"):]
-            full = data.image_folder(root, size=(28, 28))
-            return data.split(full, 0.2, rng=0) if hasattr(data, "split") else (full, full)
+            return _split(data.image_folder(name[len("folder:"):], size=(28, 28)), 0.2)
         loaders = {"mnist": data.mnist, "fashion-mnist": data.fashion_mnist,
                    "cifar10": data.cifar10, "cifar100": data.cifar100}
         if name not in loaders:
             raise CLIError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
         load = loaders[name]
-        return load(data_dir, train=True, download=download), load(data_dir, train=False, download=download)
-    except (OSError, data.DatasetError if hasattr(data, "DatasetError") else OSError) as e:
+        return load(data_dir, train=True), load(data_dir, train=False)
+    except OSError as e:  # missing folder or file, every mirror unreachable
         raise CLIError(f"{e} (use --data-dir DIR for local files, or --dataset mnist-sample, which is bundled)") from None
 
 
+def _split(dataset, test_fraction):
+    """(train, test) subsets of ``dataset``, the test one a fixed random ``test_fraction``."""
+    order = np.random.default_rng(0).permutation(len(dataset))
+    n_test = max(1, int(round(len(dataset) * test_fraction)))
+    return dataset.subset(np.sort(order[n_test:])), dataset.subset(np.sort(order[:n_test]))
+
+
 def load_image(path, shape):
-    """An image file as uint8 (C, H, W) of ``shape``: grayscale or RGB, resized. Needs Pillow."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise CLIError("reading images needs Pillow: pip install 'convnp[image]'") from None
-    if not os.path.exists(path):
-        raise CLIError(f"no such image: {path}")
+    """An image file as uint8 (C, H, W) of ``shape`` = (C, H, W): grayscale or RGB, resized."""
+    from .data import load_image as read
+
     channels, height, width = shape
-    with Image.open(path) as img:
-        img = img.convert("L" if channels == 1 else "RGB").resize((width, height))
-        arr = np.asarray(img, dtype=np.uint8)
-    return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+    try:
+        return read(path, size=(height, width), mode="L" if channels == 1 else "RGB", who="predict")
+    except ImportError as e:
+        raise CLIError(str(e)) from None
 
 
 def _load_model(path):

@@ -1,0 +1,524 @@
+"""Model files: round trips bit for bit, checkpoints, every kind of bad file, atomic writes."""
+import io as pyio
+import json
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from convnp import io, nn, optim
+from convnp.nn.module import Layer, Parameter
+
+
+# -- helpers -------------------------------------------------------------------------------
+class Scale(Layer):
+    """y = x * weight + offset: a layer of the test's own, with a parameter and a buffer."""
+
+    _buffers = ("offset",)
+
+    def __init__(self, features, init=1.0):
+        super().__init__()
+        self.features, self.init = features, init
+        self.weight = Parameter(np.full(features, init, dtype=np.float32))
+        self.offset = np.zeros(features, dtype=np.float32)
+
+    def forward(self, x):
+        return x * self.weight.data + self.offset
+
+    def config(self):
+        return {"features": self.features, "init": self.init}
+
+
+class Wrap(Layer):
+    """A layer that takes another layer as a constructor argument."""
+
+    def __init__(self, inner, factor=(1, 2)):
+        super().__init__()
+        self.inner, self.factor = inner, factor
+
+    def forward(self, x):
+        return self.inner(x) * self.factor[1]
+
+    def config(self):
+        return {"inner": self.inner, "factor": self.factor}
+
+
+io.register_layer(Scale)
+io.register_layer(Wrap)
+
+
+def small_cnn(rng=0):
+    """Conv, BatchNorm, ReLU, MaxPool, a Residual block with a shortcut, Flatten, Linear, Dropout."""
+    rng = np.random.default_rng(rng)
+    block = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, bias=False, rng=rng), nn.BatchNorm2d(6), nn.ReLU())
+    shortcut = nn.Sequential(nn.Conv2d(4, 6, 1, bias=False, rng=rng), nn.BatchNorm2d(6))
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1, rng=rng), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Residual(block, shortcut), nn.Residual(nn.Sequential(nn.Conv2d(6, 6, (1, 3), padding="same", rng=rng))),
+        nn.Flatten(), nn.Dropout(0.25, rng=rng), nn.Linear(6 * 4 * 4, 5, rng=rng),
+    )
+
+
+def trained_cnn(dtype=np.float32):
+    """small_cnn with non-trivial running statistics, put in eval mode."""
+    model = small_cnn().to(dtype)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        model(rng.normal(2.0, 3.0, size=(4, 2, 8, 8)).astype(dtype))
+    return model.eval()
+
+
+def batch(dtype=np.float32, seed=2):
+    return np.random.default_rng(seed).normal(size=(3, 2, 8, 8)).astype(dtype)
+
+
+def entries(path):
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def write_entries(path, arrays):
+    with open(path, "wb") as f:   # a file object: np.savez would append ".npz" to a name
+        np.savez(f, **arrays)
+
+
+def header(path):
+    return json.loads(entries(path)["__convnp__"].tobytes().decode())
+
+
+def rewrite_header(path, change):
+    arrays = entries(path)
+    h = json.loads(arrays["__convnp__"].tobytes().decode())
+    change(h)
+    arrays["__convnp__"] = np.frombuffer(json.dumps(h).encode(), dtype=np.uint8)
+    write_entries(path, arrays)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "model.npz"
+    io.save(path, trained_cnn())
+    return path
+
+
+# -- round trips ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_round_trip_gives_identical_outputs(tmp_path, dtype):
+    model = trained_cnn(dtype)
+    assert float(np.abs(model.layers[1].running_mean).max()) > 0.1   # statistics really moved
+    path = tmp_path / "m.npz"
+    io.save(path, model)
+    loaded = io.load(path)
+    assert isinstance(loaded, nn.Sequential)
+    assert repr(loaded) == repr(model)
+    x = batch(dtype)
+    out = loaded(x)
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out, model(x))   # bit for bit
+    ours, theirs = loaded.state_dict(), model.state_dict()
+    assert list(ours) == list(theirs)
+    for key in ours:
+        assert ours[key].dtype == theirs[key].dtype, key
+        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+
+
+def test_train_and_eval_modes_are_restored(tmp_path):
+    model = small_cnn().train()
+    model.layers[1].eval()
+    io.save(tmp_path / "m.npz", model)
+    loaded = io.load(tmp_path / "m.npz")
+    assert [m.training for m in loaded.modules()] == [m.training for m in model.modules()]
+    assert loaded.training and not loaded.layers[1].training
+
+
+def test_file_is_a_plain_npz_with_a_json_description(saved):
+    arrays = entries(saved)
+    assert "model/0.weight" in arrays and "model/1.running_var" in arrays
+    h = header(saved)
+    assert h["format_version"] == io.FORMAT_VERSION == 1
+    arch = h["architecture"]
+    assert arch["class"] == "Sequential"
+    assert [layer["class"] for layer in arch["layers"]] == [
+        "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Residual", "Residual", "Flatten", "Dropout", "Linear"]
+    assert arch["layers"][0]["config"]["out_channels"] == 4
+    assert arch["layers"][5]["shortcut"] is None
+    assert arch["layers"][4]["shortcut"]["layers"][0]["config"]["kernel_size"] == 1
+
+
+def test_custom_registered_layer_round_trip(tmp_path):
+    model = nn.Sequential(Scale(3, init=0.5), Wrap(nn.Sequential(Scale(3)), factor=(2, 3)))
+    model.layers[0].offset[:] = [1, 2, 3]
+    model.layers[1].inner.layers[0].weight.data[:] = [4, 5, 6]
+    io.save(tmp_path / "m.npz", model)
+    loaded = io.load(tmp_path / "m.npz")
+    assert loaded.layers[1].factor == (2, 3)     # a tuple stays a tuple
+    assert loaded.layers[0].init == 0.5
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def test_register_layer_checks():
+    assert io.register_layer(Scale) is Scale   # registering the same class again is fine
+
+    class Other(Layer):
+        pass
+
+    with pytest.raises(ValueError, match=r"register_layer: the name 'Scale' is taken by .*Scale"):
+        io.register_layer(Other, name="Scale")
+    with pytest.raises(TypeError, match=r"expected a Layer subclass, got <class 'int'>"):
+        io.register_layer(int)
+
+
+def test_unregistered_layer_cannot_be_saved(tmp_path):
+    class Mine(Layer):
+        pass
+
+    with pytest.raises(TypeError, match=r"Mine at layer '1' is not a registered layer class; "
+                                        r"call convnp.io.register_layer\(Mine\)"):
+        io.save(tmp_path / "m.npz", nn.Sequential(nn.ReLU(), Mine()))
+    assert os.listdir(tmp_path) == []
+
+
+def test_config_that_does_not_rebuild_is_refused_at_save(tmp_path):
+    class NoConfig(Scale):
+        def config(self):
+            return {}
+
+    class WrongConfig(Scale):
+        def config(self):
+            return {"features": 1}
+
+    io.register_layer(NoConfig)
+    io.register_layer(WrongConfig)
+    with pytest.raises(ValueError, match=r"convnp.save: the model's description does not rebuild it: cannot rebuild"
+                                         r" NoConfig at the top level from config \{\}: TypeError: .*'features'"):
+        io.save(tmp_path / "a.npz", NoConfig(2))
+    with pytest.raises(ValueError, match=r"'weight' is \(3,\) in the model but \(1,\) when rebuilt"):
+        io.save(tmp_path / "b.npz", WrongConfig(3))
+    assert os.listdir(tmp_path) == []
+
+
+def test_path_is_used_exactly(tmp_path):
+    model = nn.Sequential(Scale(2))
+    io.save(str(tmp_path / "weights.bin"), model)
+    io.save(tmp_path / "noext", model)
+    assert sorted(os.listdir(tmp_path)) == ["noext", "weights.bin"]
+    assert isinstance(io.load(tmp_path / "noext"), nn.Sequential)
+
+
+def test_single_layer_model(tmp_path):
+    model = nn.Linear(3, 2, bias=False, rng=0)
+    io.save(tmp_path / "m.npz", model)
+    loaded = io.load(tmp_path / "m.npz")
+    assert type(loaded) is nn.Linear and loaded.bias is None
+    np.testing.assert_array_equal(loaded.weight.data, model.weight.data)
+
+
+# -- checkpoints -----------------------------------------------------------------------------
+def _train_steps(model, opt, steps, seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(steps):
+        opt.zero_grad()
+        out = model(rng.normal(size=(3, 2, 8, 8)).astype(np.float32))
+        model.backward(rng.normal(size=out.shape).astype(np.float32))
+        opt.step()
+
+
+def _optimizers(model):
+    head, body = model.layers[-1].parameters(), [p for layer in model.layers[:-1] for p in layer.parameters()]
+    return [
+        optim.Adam(model.parameters(), lr=0.01, betas=(0.8, 0.99), amsgrad=True),
+        optim.SGD([{"params": body}, {"params": head, "lr": 0.02}], lr=0.01, momentum=0.9, nesterov=True),
+    ]
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_checkpoint_resumes_exactly(tmp_path, which):
+    model = small_cnn().train()
+    model.layers[7].eval()   # Dropout's own Generator is not part of a model file
+    opt = _optimizers(model)[which]
+    _train_steps(model, opt, 2, seed=3)
+    path = tmp_path / "ckpt.npz"
+    io.save(path, model, opt, epoch=2, rng_state=np.random.default_rng(9), metadata={"note": "two steps"})
+    ckpt = io.load(path, with_optimizer=True)
+    assert isinstance(ckpt, io.Checkpoint)
+    assert ckpt.epoch == 2 and ckpt.metadata == {"note": "two steps"}
+    assert ckpt.optimizer_class == type(opt).__name__
+    restored = io.build_optimizer(ckpt)
+    assert type(restored) is type(opt)
+    saved_state, state = opt.state_dict(), restored.state_dict()
+    assert state["param_groups"] == saved_state["param_groups"]
+    for i, entries_ in saved_state["state"].items():
+        for name, value in entries_.items():
+            np.testing.assert_array_equal(state["state"][i][name], value)
+    assert ckpt.rng().random() == np.random.default_rng(9).random()
+    # the interrupted run and the uninterrupted one take the same next steps, bit for bit
+    _train_steps(model, opt, 2, seed=4)
+    _train_steps(ckpt.model, restored, 2, seed=4)
+    for (name, a), (_, b) in zip(model.named_parameters(), ckpt.model.named_parameters()):
+        np.testing.assert_array_equal(a.data, b.data, err_msg=name)
+
+
+def test_optimizer_state_round_trips_with_types(tmp_path):
+    model = small_cnn().train()
+    opt = optim.Adam(model.parameters())
+    _train_steps(model, opt, 1, seed=0)
+    io.save(tmp_path / "c.npz", model, opt)
+    state = io.load(tmp_path / "c.npz", with_optimizer=True).optimizer_state
+    original = opt.state_dict()
+    assert state["param_groups"] == original["param_groups"]
+    assert isinstance(state["param_groups"][0]["betas"], tuple)
+    assert list(state["state"]) == list(original["state"])      # int keys stay ints
+    first = state["state"][0]
+    assert isinstance(first["step"], int) and first["step"] == 1
+    assert first["exp_avg"].dtype == np.float32
+
+
+def test_metadata_and_rng_states_round_trip(tmp_path):
+    gens = {"loader": np.random.default_rng(1), "mt": np.random.Generator(np.random.MT19937(2)),
+            "philox": np.random.Generator(np.random.Philox(3))}
+    for g in gens.values():
+        g.random(5)
+    metadata = {"classes": ["a", "b"], "shape": (1, 28, 28), 7: None, "lr": np.float32(0.1),
+                "mean": np.array([0.5, 0.25]), "nested": [{"x": (np.int64(2), 3.5)}], "big": 2**100,
+                "dtype": np.dtype(np.float32), "__odd": True, "inf": float("inf")}
+    io.save(tmp_path / "c.npz", nn.Sequential(Scale(2)), epoch=0,
+            rng_state={k: g.bit_generator.state for k, g in gens.items()}, metadata=metadata)
+    ckpt = io.load(tmp_path / "c.npz", with_optimizer=True)
+    assert ckpt.optimizer_state is None and ckpt.optimizer_class is None and ckpt.epoch == 0
+    m = ckpt.metadata
+    assert list(m) == list(metadata)
+    assert m["shape"] == (1, 28, 28) and m[7] is None and m["big"] == 2**100 and m["__odd"] is True
+    assert type(m["lr"]) is np.float32 and m["lr"] == np.float32(0.1)
+    np.testing.assert_array_equal(m["mean"], metadata["mean"])
+    assert m["nested"][0]["x"] == (2, 3.5) and type(m["nested"][0]["x"][0]) is np.int64
+    assert m["dtype"] == np.float32 and m["inf"] == float("inf")
+    for name, g in gens.items():
+        fresh = np.random.Generator(type(g.bit_generator)())
+        fresh.bit_generator.state = ckpt.rng_state[name]
+        np.testing.assert_array_equal(fresh.random(4), g.random(4), err_msg=name)
+    with pytest.raises(ValueError, match=r"Checkpoint.rng: rng_state is not a NumPy bit generator's state"):
+        ckpt.rng()
+
+
+def test_without_optimizer(tmp_path):
+    io.save(tmp_path / "m.npz", nn.Sequential(Scale(2)))
+    ckpt = io.load(tmp_path / "m.npz", with_optimizer=True)
+    assert ckpt.epoch is None and ckpt.rng_state is None and ckpt.metadata is None
+    with pytest.raises(ValueError, match=r"build_optimizer: the checkpoint holds no optimizer state"):
+        io.build_optimizer(ckpt)
+
+
+def test_save_refuses_values_it_cannot_store(tmp_path):
+    model = nn.Sequential(Scale(2))
+    with pytest.raises(TypeError, match=r"cannot store metadata\['s'\], a set"):
+        io.save(tmp_path / "m.npz", model, metadata={"s": {1, 2}})
+    with pytest.raises(TypeError, match=r"metadata\[0\] is an array of dtype object; .*no pickle"):
+        io.save(tmp_path / "m.npz", model, metadata=[np.array([None])])
+    with pytest.raises(TypeError, match=r"epoch must be an int or None, got 1.5"):
+        io.save(tmp_path / "m.npz", model, epoch=1.5)
+    with pytest.raises(TypeError, match=r"expected a Layer as the model, got dict"):
+        io.save(tmp_path / "m.npz", {})
+    other = optim.SGD(nn.Sequential(Scale(2)).parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"parameter group 0 holds parameters that are not the model's"):
+        io.save(tmp_path / "m.npz", model, other)
+    assert os.listdir(tmp_path) == []
+
+
+# -- bad files ---------------------------------------------------------------------------------
+def test_not_an_npz(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(io.ModelFileError, match=r"notes.txt: not a convnp model file: expected an .npz archive"):
+        io.load(path)
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"the file is empty"):
+        io.load(path)
+    with pytest.raises(FileNotFoundError):
+        io.load(tmp_path / "missing.npz")
+
+
+def test_truncated_file(saved):
+    data = saved.read_bytes()
+    saved.write_bytes(data[: len(data) // 2])
+    with pytest.raises(io.ModelFileError, match=r"model.npz: the file is truncated or damaged"):
+        io.load(saved)
+
+
+def test_corrupted_bytes_are_detected(saved):
+    data = bytearray(saved.read_bytes())
+    with zipfile.ZipFile(saved) as z:
+        info = z.getinfo("model/0.weight.npy")
+    spot = info.header_offset + 30 + len(info.filename) + info.file_size - 5   # inside the weights
+    data[spot] ^= 0xFF
+    saved.write_bytes(bytes(data))
+    with pytest.raises(io.ModelFileError, match=r"truncated or damaged .*(CRC|crc)"):
+        io.load(saved)
+
+
+def test_missing_architecture_entry(tmp_path):
+    path = tmp_path / "plain.npz"
+    write_entries(path, {"weight": np.ones(3)})
+    with pytest.raises(io.ModelFileError, match=r"plain.npz: no architecture entry \(__convnp__\)"):
+        io.load(path)
+
+
+def test_zip_member_that_is_not_an_array(tmp_path):
+    path = tmp_path / "m.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("__convnp__.npy", b'{"format": "convnp-model"}')
+    with pytest.raises(io.ModelFileError, match=r"entry '__convnp__' is not a NumPy array"):
+        io.load(path)
+
+
+def test_tampered_json(saved):
+    arrays = entries(saved)
+    arrays["__convnp__"] = np.frombuffer(b'{"format": "convnp-model", "format_version": 1, "archi', dtype=np.uint8)
+    write_entries(saved, arrays)
+    with pytest.raises(io.ModelFileError, match=r"model.npz: the description \(__convnp__\) is not valid JSON"):
+        io.load(saved)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda h: h["architecture"]["layers"].__setitem__(2, {"class": "ReLU", "config": {}, "x": 1}),
+     r"ReLU at layer '2': expected the keys \['class', 'config'\], got \['class', 'config', 'x'\]"),
+    (lambda h: h["architecture"].__setitem__("layers", {"0": 1}),
+     r"Sequential at the top level: 'layers' must be a list"),
+    (lambda h: h["architecture"]["layers"][0]["config"].__setitem__("kernel_size", 0),
+     r"cannot rebuild Conv2d at layer '0' from config .*: ValueError: Conv2d: kernel_size must be >= 1"),
+    (lambda h: h["architecture"]["layers"][4].__setitem__("block", 3),
+     r"expected a layer description .* at layer '4.block', got 3"),
+    (lambda h: h.__setitem__("training", [True]),
+     r"'training' should list 19 true/false modes, one per layer, got \[true\]"),
+    (lambda h: h.__setitem__("epoch", "2"), r"epoch must be an int or null"),
+    (lambda h: h.__setitem__("extra", 1), r"the description should have the keys"),
+    (lambda h: h.__setitem__("format_version", "1"), r"invalid format_version '1'"),
+    (lambda h: h.__setitem__("metadata", {"__array__": "model/0.weight"}), r"refers to an entry 'model/0.weight'"),
+    (lambda h: h.__setitem__("metadata", {"__eval__": "1"}), r"metadata: unexpected tagged value"),
+    (lambda h: h.__setitem__("rng_state", {"bit_generator": "PCG64", "state": {}}), r"rng_state is not a valid"),
+])
+def test_tampered_description(saved, change, message):
+    rewrite_header(saved, change)
+    with pytest.raises(io.ModelFileError, match=r"model\.npz: (.* )?" + message):
+        io.load(saved)
+
+
+def test_newer_format_version(saved):
+    rewrite_header(saved, lambda h: h.__setitem__("format_version", 2))
+    with pytest.raises(io.ModelFileError, match=r"model.npz: written by a newer convnp \(format 2\);"
+                                                r" this version reads format 1: upgrade convnp"):
+        io.load(saved)
+
+
+def test_unknown_layer_class(saved):
+    rewrite_header(saved, lambda h: h["architecture"]["layers"][2].__setitem__("class", "Evil"))
+    with pytest.raises(io.ModelFileError,
+                       match=r"model.npz: unknown layer class 'Evil' at layer '2'; known classes: .*Conv2d"):
+        io.load(saved)
+
+
+def test_weights_that_do_not_fit(saved):
+    rewrite_header(saved, lambda h: h["architecture"]["layers"][8]["config"].__setitem__("out_features", 3))
+    with pytest.raises(io.ModelFileError, match=r"model.npz: the weights do not fit the described layers: "
+                                                r".*8.weight: expected shape \(3, 96\), got \(5, 96\)"):
+        io.load(saved)
+
+
+def test_missing_and_unexpected_entries(saved):
+    arrays = entries(saved)
+    arrays["model/9.weight"] = arrays.pop("model/1.running_mean")
+    write_entries(saved, arrays)
+    with pytest.raises(io.ModelFileError, match=r"missing keys \['1.running_mean'\]; unexpected keys \['9.weight'\]"):
+        io.load(saved)
+    arrays = entries(saved)
+    arrays["model/1.running_mean"] = arrays.pop("model/9.weight")
+    arrays["stowaway"] = np.zeros(2)
+    write_entries(saved, arrays)
+    with pytest.raises(io.ModelFileError, match=r"entries \['stowaway'\] are not described"):
+        io.load(saved)
+
+
+class _Tripwire:
+    """Unpickling this calls _tripped: the test checks that load never unpickles."""
+
+    def __reduce__(self):
+        return (_tripped, ())
+
+
+_TRIPPED = []
+
+
+def _tripped():
+    _TRIPPED.append(1)
+    return 0
+
+
+def test_pickle_inside_is_refused(saved):
+    arrays = entries(saved)
+    payload = np.empty(1, dtype=object)
+    payload[0] = _Tripwire()
+    buffer = pyio.BytesIO()
+    np.savez(buffer, **arrays, **{"metadata/0": payload})   # np.savez pickles object arrays
+    saved.write_bytes(buffer.getvalue())
+    with pytest.raises(io.ModelFileError, match=r"refused: entry 'metadata/0' holds pickled Python objects"):
+        io.load(saved)
+    assert _TRIPPED == []
+    pickle.loads(pickle.dumps(_Tripwire()))   # the tripwire does work
+    assert _TRIPPED == [1]
+
+
+# -- atomic writes ------------------------------------------------------------------------------
+def test_failure_mid_write_leaves_existing_file_untouched(saved, monkeypatch):
+    before = saved.read_bytes()
+    real_write = np.lib.format.write_array
+    calls = []
+
+    def failing_write(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "write_array", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        io.save(saved, small_cnn())
+    assert len(calls) == 3          # it failed part-way through the entries
+    assert saved.read_bytes() == before
+    assert os.listdir(saved.parent) == ["model.npz"]   # no temporary file left behind
+
+
+@pytest.mark.parametrize("where", ["fsync", "replace"])
+def test_interrupted_write_cleans_up(saved, monkeypatch, where):
+    before = saved.read_bytes()
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, where, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        io.save(saved, small_cnn())
+    monkeypatch.undo()
+    assert saved.read_bytes() == before
+    assert os.listdir(saved.parent) == ["model.npz"]
+    io.load(saved)
+
+
+def test_save_into_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"the folder .*nowhere does not exist"):
+        io.save(tmp_path / "nowhere" / "m.npz", nn.Sequential(Scale(1)))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_file_mode(tmp_path):
+    path = tmp_path / "m.npz"
+    umask = os.umask(0o022)
+    try:
+        io.save(path, nn.Sequential(Scale(1)))
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644      # not mkstemp's 0600
+    os.chmod(path, 0o640)
+    io.save(path, nn.Sequential(Scale(1)))
+    assert path.stat().st_mode & 0o777 == 0o640      # a replaced file keeps its mode
