@@ -6,5 +6,6 @@
 """
 from . import backend, data, functional, gradcheck, init, io, metrics, models, nn, optim, train
 from .io import load, save
+from .receptive import receptive_field
 
 __version__ = "0.1.0"
