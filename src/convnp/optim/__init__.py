@@ -10,10 +10,9 @@
             opt.step()
         sched.step()
 
-``flatten_state_dict`` / ``unflatten_state_dict`` turn an optimizer's state_dict into
-arrays for an .npz file plus plain values for JSON, and back.
+``convnp.save(path, model, optimizer)`` keeps an optimizer's state in a model file.
 """
-from .optimizer import Optimizer, flatten_state_dict, unflatten_state_dict
+from .optimizer import Optimizer
 from .sgd import SGD
 from .adam import Adam, AdamW
 from .rmsprop import RMSprop
@@ -21,4 +20,4 @@ from .adagrad import Adagrad
 from .lr_scheduler import LRScheduler, StepLR, ExponentialLR, CosineAnnealingLR
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "LRScheduler", "StepLR",
-           "ExponentialLR", "CosineAnnealingLR", "flatten_state_dict", "unflatten_state_dict"]
+           "ExponentialLR", "CosineAnnealingLR"]

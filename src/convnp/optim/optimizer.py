@@ -4,8 +4,8 @@ A subclass validates its hyper-parameters in ``_check_group`` and updates one pa
 in ``_update(p, state, group)``; the base class does the bookkeeping that every
 optimizer shares (groups, state, ``zero_grad``, ``state_dict``).
 
-Saving: ``flatten_state_dict`` splits a state_dict into NumPy arrays (for an .npz file)
-and plain values (for JSON); ``unflatten_state_dict`` puts them back together.
+``state_dict()`` holds NumPy arrays and plain values; ``convnp.save`` writes it into a
+model file beside the weights.
 """
 import numpy as np
 
@@ -236,48 +236,4 @@ def _copy_in(p, name, value, who):
         if array.shape != p.data.shape:
             raise ValueError(f"{who}: expected shape {shape_str(p.data.shape)}, got {shape_str(array.shape)}")
         return backend.array_module(p.data).array(array, dtype=p.data.dtype)
-    return value
-
-
-# -- saving ----------------------------------------------------------------------------------
-def flatten_state_dict(state_dict):
-    """Split an optimizer ``state_dict()`` into ``(arrays, meta)`` for an .npz file and JSON.
-
-    ``arrays`` maps "state.<index>.<name>" to each NumPy array; ``meta`` holds everything
-    else with plain Python values: {"state": {"<index>": {name: number}}, "param_groups":
-    [...]} (tuples become lists). Example::
-
-        arrays, meta = flatten_state_dict(opt.state_dict())
-        np.savez(path_npz, **arrays); json.dump(meta, f)
-        opt.load_state_dict(unflatten_state_dict(np.load(path_npz), json.load(f)))
-    """
-    arrays, state = {}, {}
-    for index, entries in state_dict["state"].items():
-        state[str(index)] = {}
-        for name, value in entries.items():
-            if hasattr(value, "shape") and np.ndim(value) > 0:
-                arrays[f"state.{index}.{name}"] = np.asarray(backend.to_numpy(value))
-            else:
-                state[str(index)][name] = _plain(value)
-    groups = [{k: _plain(v) for k, v in g.items()} for g in state_dict["param_groups"]]
-    return arrays, {"state": state, "param_groups": groups}
-
-
-def unflatten_state_dict(arrays, meta):
-    """Inverse of ``flatten_state_dict``: ``arrays`` may be the NpzFile that np.load returns."""
-    state = {int(k): dict(v) for k, v in meta["state"].items()}
-    for key in arrays.keys():
-        prefix, index, name = key.split(".", 2)
-        if prefix != "state":
-            raise ValueError(f"unflatten_state_dict: unexpected array name {key!r}")
-        state.setdefault(int(index), {})[name] = np.asarray(arrays[key])
-    groups = [dict(g) for g in meta["param_groups"]]
-    return {"state": dict(sorted(state.items())), "param_groups": groups}
-
-
-def _plain(value):
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic) or (hasattr(value, "shape") and np.ndim(value) == 0):
-        return value.item()
     return value

@@ -1,0 +1,197 @@
+"""Layer classes by name, and models described as JSON and rebuilt from that description.
+
+A description is a tree:
+  {"class": "Conv2d", "config": {...}}          a layer: the encoded layer.config()
+  {"class": "Sequential", "layers": [...]}
+  {"class": "Residual", "block": {...}, "shortcut": {...} or null}
+Only registered classes are described or rebuilt: every layer in ``convnp.nn`` and those
+added with ``register_layer``. A class is rebuilt as ``cls(**config)``; nothing else runs.
+"""
+import numpy as np
+
+from .. import nn
+from ..nn.container import Residual, Sequential
+from ..nn.module import Layer
+from .codec import Decoder, Encoder
+from .errors import Malformed, short
+
+_REGISTRY = {}
+
+
+def register_layer(cls, name=None):
+    """Let model files describe and rebuild layers of class ``cls`` (usable as a decorator).
+
+    ``cls`` is rebuilt as ``cls(**layer.config())``, so its ``config()`` must return the
+    constructor arguments. Register it before saving and before loading. Returns ``cls``.
+    Raises TypeError if ``cls`` is not a Layer subclass or ``name`` is not a non-empty str;
+    ValueError if ``name`` (default ``cls.__name__``) is taken by another class.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise TypeError(f"register_layer: expected a Layer subclass, got {cls!r}")
+    name = cls.__name__ if name is None else name
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"register_layer: name must be a non-empty str, got {name!r}")
+    other = _REGISTRY.get(name)
+    if other is not None and other is not cls:
+        raise ValueError(f"register_layer: the name {name!r} is taken by {other.__module__}.{other.__qualname__};"
+                         f" register {cls.__qualname__} under another name")
+    _REGISTRY[name] = cls
+    return cls
+
+
+for _cls in vars(nn).values():
+    if isinstance(_cls, type) and issubclass(_cls, Layer) and _cls is not Layer:
+        register_layer(_cls)
+
+
+# -- describing --------------------------------------------------------------------------------
+def describe(layer, where=""):
+    """The JSON description that rebuilds ``layer``; ``where`` is its path in the model ("4.block").
+
+    Raises TypeError for an unregistered class or a config() that cannot be stored.
+    """
+    cls = type(layer)
+    spec = {"class": _registered_name(cls, where)}
+    if cls is Sequential:
+        spec["layers"] = [describe(child, _join(where, i)) for i, child in enumerate(layer.layers)]
+    elif cls is Residual:
+        spec["block"] = describe(layer.block, _join(where, "block"))
+        spec["shortcut"] = None if layer.shortcut is None else describe(layer.shortcut, _join(where, "shortcut"))
+    else:
+        config = layer.config()
+        if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+            raise TypeError(f"convnp.save: {cls.__name__}.config() {_at(where)} must return a dict with str keys")
+        encoder = ConfigEncoder(where)
+        spec["config"] = {k: encoder.encode(v, k) for k, v in config.items()}
+    return spec
+
+
+def check_rebuilds(model, architecture):
+    """Refuse (ValueError) a description that does not rebuild ``model``'s weights and buffers.
+
+    Run by save, so that no file is written that load could not read back.
+    """
+    try:
+        rebuilt = build(architecture)
+    except Malformed as e:
+        raise ValueError(f"convnp.save: the model's description does not rebuild it: {e}") from e
+    want, got = _shapes(model), _shapes(rebuilt)
+    if want != got:
+        diff = [k for k in want if want[k] != got.get(k)] + [k for k in got if k not in want]
+        first = diff[0]
+        raise ValueError(
+            f"convnp.save: rebuilding the model from its layers' config() gives different weights:"
+            f" {first!r} is {want.get(first)} in the model but {got.get(first)} when rebuilt"
+            f" ({len(diff)} difference(s)); check the config() of the layer holding it")
+
+
+def _registered_name(cls, where):
+    """The name ``cls`` is registered under (the first, if several); TypeError if none."""
+    for name, known in _REGISTRY.items():
+        if known is cls:
+            return name
+    raise TypeError(f"convnp.save: {cls.__qualname__} {_at(where)} is not a registered layer class;"
+                    f" call convnp.io.register_layer({cls.__name__}) before saving (and before loading)")
+
+
+def _shapes(model):
+    """{state_dict key: shape} over the parameters and buffers of ``model``."""
+    shapes = {name: tuple(p.data.shape) for name, p in model.named_parameters()}
+    shapes.update((name, tuple(np.shape(b))) for name, b in model.named_buffers())
+    return shapes
+
+
+# -- rebuilding ----------------------------------------------------------------------------------
+def build(spec, where=""):
+    """The layer that ``spec`` describes, weights freshly initialised; ``where`` as in describe.
+
+    Raises Malformed for a description that is not well formed, an unregistered class name,
+    or a config that the class's constructor refuses (its message is included).
+    """
+    if not isinstance(spec, dict) or not isinstance(spec.get("class"), str):
+        raise Malformed(f"expected a layer description {{'class': ...}} {_at(where)}, got {short(spec)}")
+    name = spec["class"]
+    cls = _REGISTRY.get(name)
+    if cls is None:
+        raise Malformed(f"unknown layer class {name!r} {_at(where)}; known classes: {', '.join(sorted(_REGISTRY))};"
+                        f" a class of your own needs convnp.io.register_layer({name}) before loading")
+    if cls is Sequential:
+        _check_keys(spec, {"class", "layers"}, where)
+        if not isinstance(spec["layers"], list):
+            raise Malformed(f"Sequential {_at(where)}: 'layers' must be a list, got {short(spec['layers'])}")
+        return Sequential(*[build(s, _join(where, i)) for i, s in enumerate(spec["layers"])])
+    if cls is Residual:
+        _check_keys(spec, {"class", "block", "shortcut"}, where)
+        shortcut = spec["shortcut"]
+        return Residual(build(spec["block"], _join(where, "block")),
+                        None if shortcut is None else build(shortcut, _join(where, "shortcut")))
+    _check_keys(spec, {"class", "config"}, where)
+    if not isinstance(spec["config"], dict):
+        raise Malformed(f"{name} {_at(where)}: 'config' must be an object, got {short(spec['config'])}")
+    decoder = ConfigDecoder(where)
+    config = {k: decoder.decode(v, k) for k, v in spec["config"].items()}
+    try:
+        return cls(**config)
+    except Exception as e:  # the constructor's own message says what is wrong with the value
+        raise Malformed(f"cannot rebuild {name} {_at(where)} from config {short(spec['config'])}: "
+                        f"{type(e).__name__}: {e}") from e
+
+
+def _check_keys(spec, expected, where):
+    """Malformed unless the description ``spec`` has exactly the keys ``expected``."""
+    if set(spec) != expected:
+        raise Malformed(f"{spec['class']} {_at(where)}: expected the keys {sorted(expected)}, got {sorted(spec)}")
+
+
+# -- a layer's config: layers inside it, no arrays --------------------------------------------------
+class ConfigEncoder(Encoder):
+    """Encodes a layer's config for the description of the layer at ``where``.
+
+    Unlike a saved value: a layer (a constructor argument such as Residual's block) is
+    described in place, NumPy numbers become Python numbers, arrays are refused.
+    """
+
+    allowed = "None, bool, int, float, str, list, tuple, dict, dtypes, layers"
+
+    def __init__(self, where):
+        super().__init__(section=None, arrays=None)
+        self.where = where
+
+    def numpy_scalar(self, value, key):
+        """A NumPy bool or number as the Python one; other NumPy scalars are refused."""
+        return value.item() if value.dtype.kind in "biuf" else self.refuse(value, key)
+
+    def array(self, value, key):
+        """Arrays are not constructor arguments: refused."""
+        return self.refuse(value, key)
+
+    def layer(self, value, key):
+        """A layer given to the constructor: {"__layer__": its description}."""
+        return {"__layer__": describe(value, _join(self.where, key))}
+
+    def refuse(self, value, key):
+        """Raise the TypeError for a config value that cannot be stored."""
+        raise TypeError(f"convnp.save: cannot store config value {key!r} of the layer {_at(self.where)},"
+                        f" a {type(value).__name__}; allowed: {self.allowed}")
+
+
+class ConfigDecoder(Decoder):
+    """Decodes a layer's config (of the layer at ``where``): layers are rebuilt, no entries read."""
+
+    def __init__(self, where):
+        super().__init__(section=None, arrays={})
+        self.where = where
+
+    def layer(self, body, key):
+        """{"__layer__": description}: the layer rebuilt."""
+        return build(body, _join(self.where, key))
+
+
+def _at(where):
+    """Where a layer is, for messages: "at layer '4.block'" or "at the top level"."""
+    return f"at layer '{where}'" if where else "at the top level"
+
+
+def _join(where, name):
+    """The path of the child ``name`` of the layer at ``where`` ("4" + "block" -> "4.block")."""
+    return f"{where}.{name}" if where else str(name)
