@@ -48,10 +48,10 @@ def compare(name, analytic, numeric, rtol, atol):
         raise GradcheckError(f"{name}: gradient shape {analytic.shape} != expected {numeric.shape}")
     err = np.abs(analytic - numeric)
     if np.any(err > atol + rtol * np.abs(numeric)) or not np.all(np.isfinite(analytic)):
-        i = np.unravel_index(np.argmax(err - rtol * np.abs(numeric)), err.shape)
+        i = tuple(int(k) for k in np.unravel_index(np.argmax(err - rtol * np.abs(numeric)), err.shape))
         raise GradcheckError(
-            f"{name}: analytic gradient {analytic[i]!r} != numerical {numeric[i]!r} at index {i}"
-            f" (max abs error {err.max():.3g})"
+            f"{name}: analytic gradient {float(analytic[i]):.6g} != numerical {float(numeric[i]):.6g}"
+            f" at index {i} (max abs error {float(err.max()):.3g})"
         )
     return float(err.max())
 
