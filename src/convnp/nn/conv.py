@@ -1,7 +1,79 @@
-"""PLACEHOLDER: being written."""
-from .module import Layer
+"""Conv2d: the layer that owns a convolution's weight and bias (torch.nn.Conv2d's layout)."""
+from .. import init
+from ..functional import _validate as V
+from ..functional import conv as F
+from .module import Layer, Parameter
+
 
 class Conv2d(Layer):
-    pass
+    """2-D convolution y = W * x + b over an (N, C, H, W) batch, as torch.nn.Conv2d.
 
+    Args: in_channels, out_channels, kernel_size (int or pair), stride=1, padding=0 (int,
+    pair, 'valid' or 'same'), dilation=1, groups=1, bias=True, rng=None (seed or Generator,
+    for init).
+    Shape: input (N, C_in, H, W) -> output (N, C_out, H_out, W_out),
+        H_out = (H + P_top + P_bottom - D*(KH - 1) - 1) // S + 1   (W_out likewise)
+    Parameters: weight (C_out, C_in/groups, KH, KW), bias (C_out,); both ~ U(-k, k) with
+        k = 1/sqrt(C_in/groups * KH * KW), PyTorch's default.
+    The math of forward and backward: convnp.functional.conv2d_forward.
+    Example: Conv2d(3, 8, kernel_size=3, padding=1)(x) keeps H and W.
+    """
 
+    _repr_positional = 2
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, rng=None):
+        super().__init__()
+        who = "Conv2d"
+        self.in_channels = V.positive_int(in_channels, "in_channels", who)
+        self.out_channels = V.positive_int(out_channels, "out_channels", who)
+        self.groups = V.positive_int(groups, "groups", who)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{who}: in_channels ({in_channels}) and out_channels ({out_channels}) must be"
+                f" divisible by groups ({groups})"
+            )
+        if not isinstance(bias, bool):
+            raise TypeError(f"{who}: bias must be True or False, got {bias!r}")
+        self.kernel_size = V.pair(kernel_size, "kernel_size", who)
+        self.stride = V.pair(stride, "stride", who)
+        self.dilation = V.pair(dilation, "dilation", who)
+        F.resolve_padding(padding, self.kernel_size, self.stride, self.dilation, who)  # refuses bad values now
+        self.padding = padding
+        # The arguments as given, lists for pairs: what config() (repr, model files) reports.
+        self._args = {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in [("kernel_size", kernel_size), ("stride", stride),
+                                ("padding", padding), ("dilation", dilation)]
+        }
+        rng = init.as_rng(rng)  # one Generator, so weight and bias draw different numbers
+        fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
+        self.weight = Parameter(init.uniform_fan_in((out_channels, in_channels // groups, *self.kernel_size), rng))
+        self.bias = Parameter(init.uniform_fan_in((out_channels,), rng, fan_in=fan_in)) if bias else None
+
+    def forward(self, x):
+        bias = None if self.bias is None else self.bias.data
+        y, self._cache = F.conv2d_forward(
+            x, self.weight.data, bias, self.stride, self.padding, self.dilation, self.groups, who=self
+        )
+        return y
+
+    def backward(self, dy):
+        dx, dweight, dbias = F.conv2d_backward(dy, self.take_cache())  # RuntimeError if no forward ran
+        self.weight.grad += dweight  # accumulate; zero_grad() resets
+        if self.bias is not None:
+            self.bias.grad += dbias
+        return dx
+
+    def output_shape(self, input_shape):
+        """(N, C_out, H_out, W_out) for an input (N, C_in, H, W); N may be None."""
+        if len(input_shape) != 4 or input_shape[1] != self.in_channels:
+            raise ValueError(f"{self}: expected input (N, {self.in_channels}, H, W), got {tuple(input_shape)}")
+        _, _, _, _, (oh, ow) = F._geometry(
+            input_shape, self.kernel_size, self.stride, self.padding, self.dilation, self
+        )
+        return (input_shape[0], self.out_channels, oh, ow)
+
+    def config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels, **self._args,
+                "groups": self.groups, "bias": self.bias is not None}
