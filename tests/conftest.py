@@ -2,6 +2,13 @@
 import numpy as np
 import pytest
 
+try:  # PyTorch is a test-only reference; one thread keeps it from fighting OpenBLAS for the cores
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:
+    pass
+
 # Max relative error (max |ours - torch| / max |torch|) allowed against PyTorch, per dtype.
 TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}
 

@@ -220,7 +220,7 @@ def test_repr_and_config():
     assert repr(nn.Conv2d(3, 8, kernel_size=3)) == "Conv2d(3, 8, kernel_size=3)"
     assert repr(nn.Conv2d(3, 8, 3, stride=2, padding=1)) == "Conv2d(3, 8, kernel_size=3, stride=2, padding=1)"
     layer = nn.Conv2d(4, 8, (3, 5), padding="same", dilation=2, groups=4, bias=False)
-    assert repr(layer) == "Conv2d(4, 8, kernel_size=[3, 5], padding='same', dilation=2, groups=4, bias=False)"
+    assert repr(layer) == "Conv2d(4, 8, kernel_size=(3, 5), padding='same', dilation=2, groups=4, bias=False)"
     assert nn.Conv2d(4, 8, 3, padding=(1, 2)).config() == {
         "in_channels": 4, "out_channels": 8, "kernel_size": 3, "stride": 1, "padding": [1, 2],
         "dilation": 1, "groups": 1, "bias": True,

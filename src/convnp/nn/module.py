@@ -218,6 +218,7 @@ class Layer:
             if p.name not in config:
                 continue
             value = config[p.name]
+            value = tuple(value) if isinstance(value, list) else value  # JSON keeps pairs as lists
             bare = i < self._repr_positional if self._repr_positional is not None else p.default is p.empty
             if bare:
                 parts.append(repr(value))
