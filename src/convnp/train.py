@@ -18,13 +18,14 @@ import numpy as np
 
 from .backend import to_numpy
 from .data import DataLoader, Dataset
+from .functional._validate import positive_int
 from .functional.activation import softmax_forward
 from .io import save as save_checkpoint
 from .nn.module import Layer
 
 
 class TrainingError(FloatingPointError):
-    """The loss became NaN or infinite; ``history`` holds the epochs that finished."""
+    """The loss or the weights became NaN or infinite; ``history`` holds the epochs that finished."""
 
     def __init__(self, message, history):
         super().__init__(message)
@@ -34,8 +35,12 @@ class TrainingError(FloatingPointError):
 class History:
     """Per-epoch records: loss, accuracy, val_loss, val_accuracy, lr, seconds.
 
-    ``history["loss"]`` is the list of one column; ``history.epochs`` the list of rows.
-    ``stop_reason`` says why training ended early ("interrupted", "early stopping"), else None.
+    loss and accuracy are the means over the epoch's training batches (as the weights moved),
+    val_* are measured after the epoch (None without validation data), lr is the learning
+    rate the epoch used (of the first parameter group), seconds the epoch's wall time,
+    validation included. ``history["loss"]`` is the list of one column; ``history.epochs``
+    the list of rows. ``stop_reason`` says why training ended early ("interrupted",
+    "early stopping: ...", "stopped by a callback"), else None.
     """
 
     COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
@@ -91,10 +96,14 @@ class TrainState:
         return {name: gen.bit_generator.state for name, gen in self.generators.items()}
 
     def save(self, path, metadata=None):
-        """Write a checkpoint that ``fit(..., resume=convnp.io.load(path, with_optimizer=True))`` continues."""
+        """Write a checkpoint that ``fit(..., resume=convnp.io.load(path, with_optimizer=True))`` continues.
+
+        Its metadata holds "history" (History.to_dict()) and, with a scheduler,
+        "scheduler": {"class": "StepLR", "state": scheduler.state_dict()}.
+        """
         meta = {"history": self.history.to_dict(), **(metadata or {})}
         if self.scheduler is not None:
-            meta["scheduler"] = self.scheduler.state_dict()
+            meta["scheduler"] = {"class": type(self.scheduler).__name__, "state": self.scheduler.state_dict()}
         save_checkpoint(path, self.model, self.optimizer, epoch=self.epoch,
                         rng_state=self.rng_state(), metadata=meta)
 
@@ -104,27 +113,36 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     """Train ``model`` for ``epochs`` epochs and return the History.
 
     Args:
-      train: a Dataset (batched here with shuffling) or a DataLoader.
+      train: a Dataset or (images, labels) (batched here, shuffled every epoch), or a
+        DataLoader (used as is: its batch_size, shuffle and transform apply).
       epochs: the total number of epochs (a resumed run continues up to it).
       optimizer, loss: a convnp.optim optimizer over model.parameters(), a loss such as
         nn.CrossEntropyLoss().
-      val: a Dataset or DataLoader evaluated after each epoch (val_loss, val_accuracy).
-      scheduler: stepped once after each epoch.
+      val: a Dataset, (images, labels) or DataLoader evaluated after each epoch.
+      scheduler: stepped once after each epoch; the History's lr is the one the epoch used.
       callbacks: Callback objects (EarlyStopping, ModelCheckpoint, CSVLogger, your own).
       seed: makes the run reproducible: shuffling and every Generator in the model (Dropout)
         are seeded from it, so the same seed and initial weights give the same weights bit
         for bit.
+      progress: a tqdm bar per epoch with the running loss and accuracy, then one summary
+        line per epoch on stdout. False prints nothing.
       transform: applied to each training batch (e.g. data.RandomCrop), when train is a Dataset.
       checkpoint: a path written (atomically) after every epoch: the last good state, which a
         NaN loss or Ctrl-C leaves in place.
       resume: a checkpoint from ``convnp.io.load(path, with_optimizer=True)``: continues from
-        its epoch exactly as if the run had not stopped (optimizer state and RNG states too).
-    Raises: TrainingError when the loss becomes NaN or infinite.
+        its epoch exactly as if the run had not stopped (optimizer, scheduler and RNG states).
+    Returns: the History; ``history.stop_reason`` says why it ended early (Ctrl-C gives
+      "interrupted": the epoch under way is dropped, the checkpoint holds the last finished one).
+    Raises: TrainingError when the loss or the weights become NaN or infinite.
     """
+    epochs = positive_int(epochs, "epochs", "fit")
+    if transform is not None and isinstance(train, DataLoader):
+        raise ValueError("fit: transform applies to a Dataset; give it to the DataLoader instead")
     master = np.random.default_rng(seed)
-    loader = train if isinstance(train, DataLoader) else DataLoader(
-        train, batch_size=batch_size, shuffle=True, rng=master, transform=transform)
-    val_loader = _as_loader(val, batch_size)
+    loader = _as_loader(train, batch_size, "fit", shuffle=True, rng=master, transform=transform)
+    if len(loader) == 0:
+        raise ValueError(f"fit: the training data gives no batch ({loader!r})")
+    val_loader = None if val is None else _as_loader(val, batch_size, "fit")
     generators = _generators(model, loader)
     if seed is not None:
         _reseed(generators, master)
@@ -136,14 +154,19 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
         cb.on_train_begin(state)
     try:
         for epoch in range(state.epoch + 1, epochs + 1):
-            row = _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history)
+            start = time.perf_counter()
+            row = _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, checkpoint)
             if val_loader is not None:
                 v = evaluate(model, val_loader, loss=loss)
                 row.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
+            _check_weights(model, epoch, history, checkpoint)
             if scheduler is not None:
                 scheduler.step()
+            row["seconds"] = time.perf_counter() - start
             history.append(row)
             state.epoch = epoch
+            if progress:
+                _tqdm().write(_summary_line(row, epochs))
             if checkpoint is not None:
                 state.save(checkpoint)
             for cb in callbacks:
@@ -158,81 +181,113 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     return history
 
 
-def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history):
-    """One pass over ``loader``; returns the epoch's row (loss, accuracy, lr, seconds)."""
+def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, checkpoint):
+    """One pass over ``loader``: the explicit loop; returns the epoch's row (loss, accuracy, lr)."""
     model.train()
-    start = time.perf_counter()
     total_loss, correct, seen = 0.0, 0, 0
     batches = _progress(loader, progress, f"epoch {epoch}/{epochs}")
-    for i, (x, y) in enumerate(batches):
-        optimizer.zero_grad()
-        logits = model(x)
-        value = loss(logits, y)
-        if not math.isfinite(value):
-            raise TrainingError(
-                f"fit: the loss became {value} at epoch {epoch}, batch {i + 1}; training stopped"
-                " (the last good checkpoint is kept). Try a lower learning rate.", history)
-        model.backward(loss.backward())
-        optimizer.step()
-        n = len(y)
-        total_loss += value * n
-        correct += int((to_numpy(logits).argmax(1) == to_numpy(y)).sum())
-        seen += n
-        if progress and (i % 10 == 0 or i + 1 == len(loader)):
-            batches.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
-    if progress:
-        batches.close()
-    return {"epoch": epoch, "loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1),
-            "val_loss": None, "val_accuracy": None, "lr": optimizer.param_groups[0]["lr"],
-            "seconds": time.perf_counter() - start}
+    try:
+        for i, (x, y) in enumerate(batches):
+            optimizer.zero_grad()
+            logits = model(x)
+            value = loss(logits, y)
+            if not math.isfinite(value):
+                raise TrainingError(f"fit: the loss became {value} at epoch {epoch}, batch {i + 1};"
+                                    f" training stopped{_kept(checkpoint)}. Try a lower learning rate.", history)
+            model.backward(loss.backward())
+            optimizer.step()
+            n = len(y)
+            total_loss += value * n
+            correct += int((to_numpy(logits).argmax(1) == to_numpy(y)).sum())
+            seen += n
+            if progress and (i % 10 == 0 or i + 1 == len(loader)):
+                batches.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
+    finally:
+        if progress:
+            batches.close()
+    return {"epoch": epoch, "loss": total_loss / seen, "accuracy": correct / seen,
+            "val_loss": None, "val_accuracy": None, "lr": float(optimizer.param_groups[0]["lr"]),
+            "seconds": None}
+
+
+def _check_weights(model, epoch, history, checkpoint):
+    """Refuse to go on (and to overwrite the checkpoint) with weights the last step made NaN or infinite."""
+    bad = [name for name, p in model.named_parameters() if not np.isfinite(to_numpy(p.data)).all()]
+    if bad:
+        raise TrainingError(f"fit: the weights {', '.join(bad)} became NaN or infinite at the end of epoch {epoch};"
+                            f" training stopped{_kept(checkpoint)}. Try a lower learning rate.", history)
+
+
+def _kept(checkpoint):
+    return f" ({checkpoint} keeps the last good epoch)" if checkpoint is not None else ""
+
+
+def _summary_line(row, epochs):
+    """The line printed after each epoch: epoch 3/8: loss 0.1234, accuracy 0.9612, ..., 4.2 s"""
+    cells = [f"{key} {row[key]:.4f}" for key in ("loss", "accuracy", "val_loss", "val_accuracy")
+             if row[key] is not None]
+    return f"epoch {row['epoch']}/{epochs}: {', '.join(cells)}, {row['seconds']:.1f} s"
 
 
 def evaluate(model, data, loss=None, batch_size=256):
     """Mean loss (when ``loss`` is given) and accuracy of ``model`` on a Dataset or DataLoader.
 
-    Runs in eval mode (running BatchNorm statistics, no dropout) and restores the mode after.
-    Returns: {"loss": float or None, "accuracy": float, "n": number of samples}.
+    Runs in eval mode (running BatchNorm statistics, no dropout) and restores each layer's
+    mode after. Returns: {"loss": float or None, "accuracy": float, "n": number of samples}.
     """
-    loader = _as_loader(data, batch_size)
-    was_training = model.training
-    model.eval()
+    loader = _as_loader(data, batch_size, "evaluate")
     total_loss, correct, seen = 0.0, 0, 0
-    try:
+    with _eval_mode(model):
         for x, y in loader:
             logits = model(x)
             if loss is not None:
                 total_loss += loss(logits, y) * len(y)
             correct += int((to_numpy(logits).argmax(1) == to_numpy(y)).sum())
             seen += len(y)
-    finally:
-        model.train(was_training)
-    return {"loss": total_loss / seen if loss is not None and seen else None,
-            "accuracy": correct / seen if seen else float("nan"), "n": seen}
+    return {"loss": total_loss / seen if loss is not None else None, "accuracy": correct / seen, "n": seen}
 
 
 def predict(model, x, batch_size=256):
-    """Class probabilities (N, num_classes) for images ``x``.
+    """Class probabilities (N, num_classes) for images ``x`` (N, C, H, W); each row sums to 1.
 
-    ``x``: float images (N, C, H, W) prepared as in training, or uint8 pixels, which are
-    scaled to [0, 1] as the DataLoader does. Runs in eval mode.
+    ``x``: uint8 pixels, scaled to [0, 1] as the DataLoader does, or float images prepared
+    as in training; either is cast to the model's dtype. Runs in eval mode and restores
+    each layer's mode after.
     """
     if not isinstance(model, Layer):
         raise TypeError(f"predict: expected a convnp model, got {type(model).__name__}")
     x = np.asarray(x)
+    dtype = next((p.dtype for p in model.parameters()), np.dtype(np.float32))
     if x.dtype == np.uint8:
-        x = x.astype(np.float32) / np.float32(255)
-    was_training = model.training
-    model.eval()
-    try:
-        out = [softmax_forward(model(x[i:i + batch_size]), dim=1)[0] for i in range(0, len(x), batch_size)]
-    finally:
-        model.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0,), dtype=np.float32)
+        x = x.astype(dtype) / dtype.type(255)
+    elif x.dtype.kind == "f":
+        x = x.astype(dtype, copy=False)
+    else:
+        raise TypeError(f"predict: expected uint8 pixels or float images, got dtype {x.dtype}")
+    with _eval_mode(model):
+        out = [to_numpy(softmax_forward(model(x[i:i + batch_size]), dim=1)[0])
+               for i in range(0, len(x), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0,), dtype=dtype)
 
 
 def predict_classes(model, x, batch_size=256):
     """The most probable class index for each image."""
     return predict(model, x, batch_size).argmax(1)
+
+
+class _eval_mode:
+    """``with _eval_mode(model):`` runs in eval mode, then puts back every layer's own mode."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.modes = [m.training for m in self.model.modules()]
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        for m, mode in zip(self.model.modules(), self.modes):
+            m.training = mode
 
 
 # -- callbacks ---------------------------------------------------------------------------
@@ -250,7 +305,11 @@ class Callback:
 
 
 class _Monitor(Callback):
-    """Tracks the best value of one History column ("val_loss", "accuracy", ...)."""
+    """Tracks the best value of one History column ("val_loss", "accuracy", ...).
+
+    ``best`` is the best value so far (times -1 for a "max" column), ``wait`` the number of
+    epochs since it. A resumed run starts from the epochs already in its History.
+    """
 
     def __init__(self, monitor, mode, min_delta=0.0):
         if mode not in ("auto", "min", "max"):
@@ -260,40 +319,48 @@ class _Monitor(Callback):
         self.monitor = monitor
         self.sign = -1.0 if mode == "max" or (mode == "auto" and "acc" in monitor) else 1.0
         self.min_delta = abs(min_delta)
-        self.best = math.inf
+        self.best, self.wait = math.inf, 0
+
+    def on_train_begin(self, state):
+        self.best, self.wait = math.inf, 0
+        for row in state.history.epochs:
+            self.improved(row)
 
     def improved(self, row):
+        """Record ``row``; True when its value beats the best so far by more than min_delta."""
         value = row.get(self.monitor)
         if value is None:
             raise ValueError(f"{type(self).__name__}: {self.monitor!r} is not recorded"
                              " (val_* needs fit(..., val=...))")
         if self.sign * value < self.best - self.min_delta:
-            self.best = self.sign * value
+            self.best, self.wait = self.sign * value, 0
             return True
+        self.wait += 1
         return False
 
 
 class EarlyStopping(_Monitor):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
-    restore_best_weights: put back the weights of the best epoch when stopping.
+    mode: "min", "max", or "auto" (max for accuracies, min otherwise).
+    restore_best_weights: when stopping, put back the weights of the best epoch of this run.
     """
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto", restore_best_weights=False):
         super().__init__(monitor, mode, min_delta)
-        self.patience = patience
+        self.patience = positive_int(patience, "patience", "EarlyStopping")
         self.restore_best_weights = restore_best_weights
-        self.wait = 0
+        self.best_state = None
+
+    def on_train_begin(self, state):
+        super().on_train_begin(state)
         self.best_state = None
 
     def on_epoch_end(self, state, row):
         if self.improved(row):
-            self.wait = 0
             if self.restore_best_weights:
                 self.best_state = state.model.state_dict()
-            return
-        self.wait += 1
-        if self.wait >= self.patience:
+        elif self.wait >= self.patience:
             state.stop_training = True
             state.history.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"
             if self.best_state is not None:
@@ -301,9 +368,10 @@ class EarlyStopping(_Monitor):
 
 
 class ModelCheckpoint(_Monitor):
-    """Save a checkpoint after each epoch; ``path`` may hold ``{epoch}``.
+    """Save a checkpoint after each epoch; ``path`` may hold ``{epoch}`` (e.g. "ckpt-{epoch:02d}.npz").
 
     save_best_only: save only when ``monitor`` improves on the best so far.
+    The file resumes training: ``fit(..., resume=convnp.io.load(path, with_optimizer=True))``.
     """
 
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
@@ -327,12 +395,14 @@ class CSVLogger(Callback):
 
 
 # -- helpers -----------------------------------------------------------------------------
-def _as_loader(data, batch_size):
-    if data is None or isinstance(data, DataLoader):
+def _as_loader(data, batch_size, who, **options):
+    """``data`` itself if a DataLoader, else a DataLoader over it (a Dataset or (images, labels))."""
+    if isinstance(data, DataLoader):
         return data
-    if isinstance(data, Dataset):
-        return DataLoader(data, batch_size=batch_size)
-    raise TypeError(f"fit: expected a Dataset or DataLoader, got {type(data).__name__}")
+    if isinstance(data, Dataset) or (isinstance(data, tuple) and len(data) == 2):
+        return DataLoader(data, batch_size=batch_size, **options)
+    raise TypeError(f"{who}: expected a Dataset, an (images, labels) tuple or a DataLoader,"
+                    f" got {type(data).__name__}")
 
 
 def _generators(model, loader):
@@ -378,12 +448,17 @@ def _resume(state, checkpoint):
         if name in state.generators:
             state.generators[name].bit_generator.state = gen_state
     if state.scheduler is not None and "scheduler" in meta:
-        state.scheduler.load_state_dict(meta["scheduler"])
+        state.scheduler.load_state_dict(meta["scheduler"]["state"])
+
+
+def _tqdm():
+    from tqdm.auto import tqdm
+
+    return tqdm
 
 
 def _progress(loader, enabled, desc):
+    """A bar over the batches that disappears at the end of the epoch (a summary line replaces it)."""
     if not enabled:
         return loader
-    from tqdm.auto import tqdm
-
-    return tqdm(loader, desc=desc, leave=True, unit="batch", dynamic_ncols=True)
+    return _tqdm()(loader, desc=desc, leave=False, unit="batch", dynamic_ncols=True)
