@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from convnp import data, io, models, nn, optim, train
-from convnp.train import CSVLogger, EarlyStopping, History, ModelCheckpoint, TrainingError
+from convnp.callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint
+from convnp.train import History, TrainingError
 
 
 # -- a tiny task: 4 classes, each a bright quadrant on a noisy 8x8 image ------------------
@@ -139,7 +140,7 @@ def test_scheduler_is_stepped_once_per_epoch_and_lr_recorded():
 
 
 # -- callbacks -----------------------------------------------------------------------------
-class Recorder(train.Callback):
+class Recorder(Callback):
     """Keeps a copy of the weights after every epoch, and counts the hooks."""
 
     def __init__(self):
@@ -262,7 +263,7 @@ def test_huge_learning_rate_raises_training_error():
     assert len(info.value.history) == 0
 
 
-class Poison(train.Callback):
+class Poison(Callback):
     """After epoch ``at`` (and after fit saved its checkpoint) set a weight to NaN."""
 
     def __init__(self, at):
@@ -339,7 +340,7 @@ def test_ctrl_c_in_a_batch_returns_and_keeps_the_checkpoint(tmp_path):
 
 
 def test_ctrl_c_in_a_callback_returns_after_the_epoch_is_saved(tmp_path):
-    class Interrupt(train.Callback):
+    class Interrupt(Callback):
         def on_epoch_end(self, state, row):
             if row["epoch"] == 2:
                 raise KeyboardInterrupt

@@ -4,7 +4,7 @@
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
 """
-from . import backend, data, functional, gradcheck, init, io, metrics, models, nn, optim, train
+from . import backend, callbacks, data, functional, gradcheck, init, io, metrics, models, nn, optim, train
 from .io import load, save
 from .receptive import receptive_field
 
