@@ -296,3 +296,30 @@ def test_console_script_version():
         pytest.skip("the convnp console script is not installed next to this Python")
     done = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout == f"convnp {convnp.__version__}\n"
+
+
+@pytest.mark.parametrize("extra,kind", [([], "feature_maps"), (["--layer", "0"], "feature_maps"),
+                                        (["--saliency"], "saliency"), (["--filters"], "filters")])
+def test_visualize_writes_a_picture(run_dir, tmp_path, capsys, extra, kind):
+    pytest.importorskip("matplotlib")
+    image = tmp_path / "digit.png"
+    pixels = np.zeros((28, 28), dtype=np.uint8)
+    pixels[6:22, 12:16] = 255
+    PIL.fromarray(pixels).save(image)
+    out = tmp_path / f"{kind}.png"
+    args = [run_dir[0] / "model.npz"] + ([] if kind == "filters" else [image]) + extra + ["--out", out]
+    assert run_main(["visualize", *args])[:2] == (0, f"wrote {out}\n")
+    with PIL.open(out) as png:
+        pixels = np.asarray(png.convert("L"))
+    assert pixels.shape[0] > 100 and pixels.shape[1] > 100 and pixels.std() > 10
+
+
+def test_visualize_mistakes(run_dir, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    model = run_dir[0] / "model.npz"
+    one_error_line(capsys, main(["visualize", str(model)]), "feature maps need an IMAGE")
+    one_error_line(capsys, main(["visualize", str(model), "x.png", "--filters", "--saliency"]),
+                   "choose one of --filters and --saliency")
+    one_error_line(capsys, main(["visualize", str(model), "x.png", "--layer", "last"]),
+                   "--layer must be a layer index or all, got 'last'")
+    one_error_line(capsys, main(["visualize", str(model), str(tmp_path / "none.png")]), "visualize: image .* does not exist")

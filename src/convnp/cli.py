@@ -94,6 +94,16 @@ def _parser():
     s.add_argument("--model", dest="name", default=None, help="an architecture name instead of a file")
     s.add_argument("--input-shape", default=None, help="C,H,W (default: from the file, or 1,28,28 / 3,32,32)")
     s.set_defaults(run=cmd_summary)
+
+    v = sub.add_parser("visualize", help="feature maps of an image, a conv layer's filters, or a saliency map")
+    v.add_argument("model", metavar="MODEL")
+    v.add_argument("image", metavar="IMAGE", nargs="?", help="an image file (needed for maps and saliency)")
+    v.add_argument("--layer", default="all", help="feature maps of layer N of the model, or all (default)")
+    v.add_argument("--filters", action="store_true", help="draw the first conv layer's kernels (no IMAGE)")
+    v.add_argument("--saliency", action="store_true", help="where the image moves the predicted class's score")
+    v.add_argument("--target", type=int, default=None, help="with --saliency: the class (default: predicted)")
+    v.add_argument("--out", default=None, help="PNG file to write (default: <kind>.png here)")
+    v.set_defaults(run=cmd_visualize)
     return p
 
 
@@ -230,6 +240,46 @@ def cmd_summary(args):
     return 0
 
 
+def cmd_visualize(args):
+    try:
+        from . import viz
+
+        viz._pyplot()
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    model, meta = _load_model(args.model)
+    if args.filters and args.saliency:
+        raise CLIError("choose one of --filters and --saliency")
+    kind = "filters" if args.filters else "saliency" if args.saliency else "feature_maps"
+    out = args.out or f"{kind}.png"
+    if args.filters:
+        if args.image:
+            raise CLIError("--filters draws the model's kernels and takes no IMAGE")
+        viz.filters(model, path=out)
+    else:
+        if not args.image:
+            raise CLIError(f"{kind.replace('_', ' ')} need an IMAGE")
+        shape = meta.get("input_shape")
+        if not shape:
+            raise CLIError(f"{args.model} does not record its input shape; it was not saved by `convnp train`")
+        x = load_image(args.image, shape, who="visualize")
+        if args.saliency:
+            viz.saliency(model, x, target=args.target, path=out)
+        else:
+            viz.feature_maps(model, x, layer=_layer_arg(args.layer), path=out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _layer_arg(text):
+    if text == "all":
+        return "all"
+    try:
+        return int(text)
+    except ValueError:
+        raise CLIError(f"--layer must be a layer index or all, got {text!r}") from None
+
+
 def _shape(text):
     try:
         shape = tuple(int(v) for v in text.split(","))
@@ -273,13 +323,13 @@ def _split(dataset, test_fraction):
     return dataset.subset(np.sort(order[n_test:])), dataset.subset(np.sort(order[:n_test]))
 
 
-def load_image(path, shape):
+def load_image(path, shape, who="predict"):
     """An image file as uint8 (C, H, W) of ``shape`` = (C, H, W): grayscale or RGB, resized."""
     from .data import load_image as read
 
     channels, height, width = shape
     try:
-        return read(path, size=(height, width), mode="L" if channels == 1 else "RGB", who="predict")
+        return read(path, size=(height, width), mode="L" if channels == 1 else "RGB", who=who)
     except ImportError as e:
         raise CLIError(str(e)) from None
 
