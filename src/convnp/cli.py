@@ -251,6 +251,7 @@ def cmd_visualize(args):
     if args.filters and args.saliency:
         raise CLIError("choose one of --filters and --saliency")
     kind = "filters" if args.filters else "saliency" if args.saliency else "feature_maps"
+    layer = _layer_arg(args.layer)
     out = args.out or f"{kind}.png"
     if args.filters:
         if args.image:
@@ -266,7 +267,7 @@ def cmd_visualize(args):
         if args.saliency:
             viz.saliency(model, x, target=args.target, path=out)
         else:
-            viz.feature_maps(model, x, layer=_layer_arg(args.layer), path=out)
+            viz.feature_maps(model, x, layer=layer, path=out)
     print(f"wrote {out}")
     return 0
 
