@@ -241,33 +241,32 @@ def cmd_summary(args):
 
 
 def cmd_visualize(args):
-    try:
-        from . import viz
+    from . import viz
 
-        viz._pyplot()
-    except ImportError as e:
-        raise CLIError(str(e)) from None
     model, meta = _load_model(args.model)
     if args.filters and args.saliency:
         raise CLIError("choose one of --filters and --saliency")
     kind = "filters" if args.filters else "saliency" if args.saliency else "feature_maps"
     layer = _layer_arg(args.layer)
     out = args.out or f"{kind}.png"
-    if args.filters:
-        if args.image:
-            raise CLIError("--filters draws the model's kernels and takes no IMAGE")
-        viz.filters(model, path=out)
-    else:
+    if args.filters and args.image:
+        raise CLIError("--filters draws the model's kernels and takes no IMAGE")
+    if not args.filters:
         if not args.image:
             raise CLIError(f"{kind.replace('_', ' ')} need an IMAGE")
         shape = meta.get("input_shape")
         if not shape:
             raise CLIError(f"{args.model} does not record its input shape; it was not saved by `convnp train`")
         x = load_image(args.image, shape, who="visualize")
-        if args.saliency:
+    try:  # matplotlib is optional: the viz functions say how to install it
+        if args.filters:
+            viz.filters(model, path=out)
+        elif args.saliency:
             viz.saliency(model, x, target=args.target, path=out)
         else:
             viz.feature_maps(model, x, layer=layer, path=out)
+    except ImportError as e:
+        raise CLIError(str(e)) from None
     print(f"wrote {out}")
     return 0
 

@@ -1,0 +1,77 @@
+"""Running a model for convnp.viz: type check, image preparation, eval mode, layer-by-layer outputs."""
+import numpy as np
+
+from ..backend import array_module
+
+
+class _EvalMode:
+    """Context: every layer of ``model`` in eval mode inside, its own mode restored after."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.modes = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc):
+        for m, training in self.modes:
+            m.training = training
+
+
+def _check_model(model, who):
+    from ..nn.module import Layer
+
+    if not isinstance(model, Layer):
+        raise TypeError(f"{who}: expected a convnp model (a Layer), got {type(model).__name__}")
+
+
+def _model_dtype(model):
+    params = model.parameters()
+    return params[0].data.dtype if params else np.dtype(np.float32)
+
+
+def _prepare(model, x, who, one=False):
+    """``x`` as a float batch (N, C, H, W) in the model's dtype; (C, H, W) and (H, W) get the missing axes.
+
+    uint8 pixels are scaled to [0, 1]. With ``one``, exactly one image is required.
+    """
+    xp = array_module(x)
+    x = xp.asarray(x)
+    if x.ndim == 2:
+        x = x[None, None]
+    elif x.ndim == 3:
+        x = x[None]
+    if x.ndim != 4:
+        raise ValueError(f"{who}: expected an image (C, H, W) or a batch (N, C, H, W), got shape {tuple(x.shape)}")
+    if one and x.shape[0] != 1:
+        raise ValueError(f"{who}: expected one image (C, H, W) or (1, C, H, W), got a batch of {x.shape[0]}")
+    dtype = _model_dtype(model)
+    if x.dtype == np.uint8:
+        return x.astype(dtype) / dtype.type(255)
+    if x.dtype.kind not in "fiu":
+        raise TypeError(f"{who}: expected image pixels as numbers, got dtype {x.dtype}")
+    return x.astype(dtype, copy=False)
+
+
+def _named_layers(model):
+    """The top-level steps of ``model``: (name, layer) for each layer of a Sequential, else the model."""
+    from ..nn.container import Sequential
+
+    if isinstance(model, Sequential):
+        return [(str(i), layer) for i, layer in enumerate(model.layers)]
+    return [("0", model)]
+
+
+def _run_layers(model, x, upto=None):
+    """Forward ``x`` layer by layer in eval mode: [(name, layer, output)] up to index ``upto``."""
+    steps = _named_layers(model)
+    if upto is not None:
+        steps = steps[:upto + 1]
+    outputs = []
+    with _EvalMode(model):
+        for name, layer in steps:
+            x = layer(x)
+            outputs.append((name, layer, x))
+    return outputs
