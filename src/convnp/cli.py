@@ -185,7 +185,7 @@ def _resume(args):
         cls = getattr(optim, str(saved.get("class")), None)
         if not (isinstance(cls, type) and issubclass(cls, optim.LRScheduler)):
             raise CLIError(f"{args.resume}: unknown learning-rate scheduler {saved.get('class')!r}")
-        scheduler = cls(opt, **{name: saved["state"][name] for name in cls._hyper})
+        scheduler = cls(opt, **{name: saved["state"][name] for name in cls.hyperparameters})
     return resume, resume.model, opt, scheduler
 
 

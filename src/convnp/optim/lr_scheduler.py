@@ -19,7 +19,7 @@ class LRScheduler:
     epoch 0. Subclasses implement ``get_lr()``: the lrs for the new ``last_epoch``.
     """
 
-    _hyper = ()     # names of the constructor arguments kept in state_dict
+    hyperparameters = ()     # names of the constructor arguments kept in state_dict
 
     def __init__(self, optimizer):
         if not isinstance(optimizer, Optimizer):
@@ -54,12 +54,12 @@ class LRScheduler:
         """JSON-friendly state: last_epoch, base_lrs, the last lrs and the constructor arguments."""
         state = {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs),
                  "_last_lr": list(self._last_lr)}
-        state.update((k, getattr(self, k)) for k in self._hyper)
+        state.update((k, getattr(self, k)) for k in self.hyperparameters)
         return state
 
     def load_state_dict(self, state_dict):
         """Restore ``state_dict()``; the optimizer's lrs come from the optimizer's own state."""
-        expected = {"last_epoch", "base_lrs", "_last_lr", *self._hyper}
+        expected = {"last_epoch", "base_lrs", "_last_lr", *self.hyperparameters}
         missing, unexpected = expected - set(state_dict), set(state_dict) - expected
         if missing or unexpected:
             raise ValueError(f"{type(self).__name__}.load_state_dict: missing keys {sorted(missing)},"
@@ -69,7 +69,7 @@ class LRScheduler:
             setattr(self, key, list(value) if isinstance(value, (list, tuple)) else value)
 
     def __repr__(self):
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._hyper)
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyperparameters)
         return f"{type(self).__name__}({args}, last_epoch={self.last_epoch})"
 
 
@@ -80,7 +80,7 @@ class StepLR(LRScheduler):
     computed as lr <- lr * gamma at epochs step_size, 2 * step_size, ...
     """
 
-    _hyper = ("step_size", "gamma")
+    hyperparameters = ("step_size", "gamma")
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         self.step_size = positive_int(step_size, "step_size", type(self).__name__)
@@ -101,7 +101,7 @@ class ExponentialLR(LRScheduler):
     computed as lr <- lr * gamma.
     """
 
-    _hyper = ("gamma",)
+    hyperparameters = ("gamma",)
 
     def __init__(self, optimizer, gamma):
         self.gamma = real(gamma, "gamma", type(self).__name__)
@@ -131,7 +131,7 @@ class CosineAnnealingLR(LRScheduler):
     Past T_max the lr therefore climbs back to initial_lr at 2 * T_max, and so on.
     """
 
-    _hyper = ("T_max", "eta_min")
+    hyperparameters = ("T_max", "eta_min")
 
     def __init__(self, optimizer, T_max, eta_min=0):
         self.T_max = positive_int(T_max, "T_max", type(self).__name__)
