@@ -94,6 +94,21 @@ def test_linear_gradients_accumulate_and_zero_grad_resets():
     np.testing.assert_allclose(layer.weight.grad + once["weight"], dy.T @ x, rtol=1e-14)
 
 
+def test_linear_backward_without_input_gradient():
+    layer = nn.Linear(4, 3, rng=0)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    dy = np.random.default_rng(1).standard_normal((5, 3)).astype(np.float32)
+    layer(x)
+    assert layer.backward(dy).shape == (5, 4)
+    grads = [p.grad.copy() for p in layer.parameters()]
+    layer.zero_grad()
+    assert layer.backward(dy, input_grad=False) is None
+    for p, g in zip(layer.parameters(), grads):
+        np.testing.assert_array_equal(p.grad, g)
+    dx, dw, db = F.linear_backward(dy, F.linear_forward(x, layer.weight.data, layer.bias.data)[1], input_grad=False)
+    assert dx is None and dw.shape == (3, 4) and db.shape == (3,)
+
+
 def test_linear_state_dict_and_parameters():
     layer = nn.Linear(3, 2)
     assert list(layer.state_dict()) == ["weight", "bias"]

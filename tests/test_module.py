@@ -72,6 +72,64 @@ def test_sequential_and_residual_gradients():
     gradcheck.check_layer(model, np.random.default_rng(1).standard_normal((4, 3)), rng=2)
 
 
+class _SkippingAffine(Affine):
+    """Affine that can skip dx, and records the input_grad flag of each backward call."""
+
+    _skips_input_grad = True
+
+    def __init__(self, features, rng=None):
+        super().__init__(features, rng)
+        self.flags = []
+
+    def backward(self, dy, input_grad=True):
+        self.flags.append(input_grad)
+        dx = super().backward(dy)
+        return dx if input_grad else None
+
+
+def _grads(model):
+    return [p.grad.copy() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("first", [_SkippingAffine, Affine])
+def test_sequential_backward_without_input_gradient(first):
+    # The first layer is told it need not compute dx when it can skip it; either way the
+    # parameter gradients are those of a full backward, and None is returned.
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    dy = np.random.default_rng(1).standard_normal((4, 3))
+    model = Sequential(first(3, rng=0), Affine(3, rng=1), Sequential(_SkippingAffine(3, rng=2)))
+    model(x)
+    assert model.backward(dy) is not None
+    full = _grads(model)
+    model.zero_grad()
+    assert model.backward(dy, input_grad=False) is None
+    for got, want in zip(_grads(model), full):
+        np.testing.assert_array_equal(got, want)
+    if first is _SkippingAffine:
+        assert model[0].flags == [True, False]
+    assert model[2][0].flags == [True, True]  # not the first layer: always asked for dx
+
+
+def test_nested_sequential_passes_input_grad_to_its_first_layer():
+    inner = Sequential(_SkippingAffine(2, rng=0), Affine(2, rng=1))
+    model = Sequential(inner, Affine(2, rng=2))
+    model(np.ones((3, 2)))
+    assert model.backward(np.ones((3, 2)), input_grad=False) is None
+    assert inner[0].flags == [False]
+    # inside a Residual the block's input gradient is always needed
+    block = Sequential(_SkippingAffine(2, rng=3))
+    res = Sequential(Residual(block))
+    res(np.ones((3, 2)))
+    res.backward(np.ones((3, 2)), input_grad=False)
+    assert block[0].flags == [True]
+
+
+def test_empty_sequential_backward():
+    dy = np.ones((2, 2))
+    assert Sequential().backward(dy) is dy
+    assert Sequential().backward(dy, input_grad=False) is None
+
+
 def test_residual_with_shortcut_gradients():
     model = Residual(Affine(3, rng=0), shortcut=Affine(3, rng=1))
     gradcheck.check_layer(model, np.random.default_rng(1).standard_normal((5, 3)), rng=3)

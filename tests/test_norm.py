@@ -140,6 +140,19 @@ def test_train_steps_then_eval_match_torch(dtype, seed):
         assert_matches(ours_state[key], to_numpy(their_state[key]), dtype, key)
 
 
+@pytest.mark.parametrize("shape", [(64, 16, 16, 16), (256, 32)])
+def test_float32_realistic_batch_matches_torch(shape):
+    # Sums over 16,384 (or 256) values per channel in float32, with channel means far from 0.
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    cls = nn.BatchNorm2d if len(shape) == 4 else nn.BatchNorm1d
+    ours, theirs = cls(shape[1]), torch_bn(torch, cls, shape[1], {}, np.float32)
+    for i in range(2):
+        x = channel_data(rng, shape, np.float32) + np.float32(5)
+        step(torch, ours, theirs, x, rng.standard_normal(shape).astype(np.float32), np.float32, f"step {i}")
+        assert_matches(ours.running_var, to_numpy(theirs.running_var), np.float32, "running_var")
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("seed", range(4))
 def test_without_running_stats_matches_torch_in_both_modes(dtype, seed):

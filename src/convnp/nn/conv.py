@@ -50,16 +50,27 @@ class Conv2d(Layer):
         fan_in = in_channels // groups * self.kernel_size[0] * self.kernel_size[1]
         self.weight = Parameter(init.uniform_fan_in((out_channels, in_channels // groups, *self.kernel_size), rng))
         self.bias = Parameter(init.uniform_fan_in((out_channels,), rng, fan_in=fan_in)) if bias else None
+        # Scratch buffers (the columns X and other large temporaries) that each training step
+        # reuses: allocated anew they cost page faults (measured: vgg_small steps 1.2x slower).
+        self._workspace = {}
 
     def forward(self, x):
         bias = None if self.bias is None else self.bias.data
+        if not self.training:
+            # Evaluation, often on other batch sizes, gets new arrays, and the training
+            # buffers are let go: a model kept for inference should not hold them.
+            self._workspace.clear()
         y, self._cache = F.conv2d_forward(
-            x, self.weight.data, bias, self.stride, self.padding, self.dilation, self.groups, who=self
+            x, self.weight.data, bias, self.stride, self.padding, self.dilation, self.groups, who=self,
+            workspace=self._workspace if self.training else None,
         )
         return y
 
-    def backward(self, dy):
-        dx, dweight, dbias = F.conv2d_backward(dy, self.take_cache())  # RuntimeError if no forward ran
+    _skips_input_grad = True
+
+    def backward(self, dy, input_grad=True):
+        """Accumulate the weight (and bias) gradients; return dx, or None when ``input_grad`` is False."""
+        dx, dweight, dbias = F.conv2d_backward(dy, self.take_cache(), input_grad)  # RuntimeError if no forward ran
         self.weight.grad += dweight  # accumulate; zero_grad() resets
         if self.bias is not None:
             self.bias.grad += dbias

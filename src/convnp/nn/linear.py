@@ -36,8 +36,11 @@ class Linear(Layer):
         y, self._cache = F.linear_forward(x, self.weight.data, b, who=self)
         return y
 
-    def backward(self, dy):
-        dx, dw, db = F.linear_backward(dy, self.take_cache())
+    _skips_input_grad = True
+
+    def backward(self, dy, input_grad=True):
+        """Accumulate the weight (and bias) gradients; return dx, or None when ``input_grad`` is False."""
+        dx, dw, db = F.linear_backward(dy, self.take_cache(), input_grad)
         self.weight.grad += dw                 # accumulate; zero_grad() resets
         if self.bias is not None:
             self.bias.grad += db
