@@ -151,10 +151,11 @@ def dx_path(request, monkeypatch):
 
 @pytest.fixture
 def tiny_chunks(monkeypatch):
-    """Chunks of one sample each wherever conv2d chunks its columns."""
+    """Chunks of one sample each wherever conv2d chunks its columns, and the forward's X never kept."""
     from convnp.functional import conv as conv_module
 
     monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv_module, "_KEEP_CHUNKS", 0)
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")

@@ -85,9 +85,11 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     geometry = _check(x, weight, bias, stride, padding, dilation, groups, who)
     n, f = x.shape[0], weight.shape[0]
     chunk = _chunk(x.shape, geometry, x.dtype.itemsize)
-    y_cols, x_t, cols = _conv_columns(x, weight.reshape(groups, f // groups, -1), geometry, chunk, workspace, "")
-    # Backward needs X again: kept when it is one chunk, else rebuilt there from x, chunk by chunk.
-    cache = (cols if chunk >= n else x_t, weight, bias is not None, x.shape, geometry, groups, workspace)
+    if chunk * _KEEP_CHUNKS >= n:
+        chunk = max(n, 1)  # X small enough to keep whole for backward: one chunk
+    y_cols, x_t, cols = _conv_columns(x, weight.reshape(groups, f // groups, -1), geometry, chunk, workspace)
+    # Backward may need X again: kept when it is one chunk, else rebuilt there from x_t.
+    cache = (cols if chunk >= n else None, x_t, chunk, weight, bias is not None, x.shape, geometry, groups, workspace)
     return _to_nchw(y_cols, n, geometry[4], bias), cache
 
 
@@ -102,51 +104,47 @@ def conv2d_backward(dout, cache, input_grad=True):
         db = dY summed over its columns
         dX = W.T @ dY        then dx = col2im(dX): each column entry goes back to its pixel
     For stride 1, dx is mostly computed instead as what it equals (docs/conv_backward.md, way
-    two): the "full" convolution of dy with the flipped kernel, W_flip[c, f, p, q] =
-    W[f, c, KH-1-p, KW-1-q], dy padded by D*(K - 1) - P on each side. im2col copies where
-    col2im adds, and NumPy adds short rows far slower than it copies them (measured: 1.3-1.8x
-    faster for vgg_small's 3x3 'same' layers; _full_padding says when). Where col2im stays,
-    small images may run it with the samples as the last axis (_samples_last).
+    two): the "full" convolution of dy with the flipped kernel, and dW then from the same
+    columns (_grads_full_conv). im2col copies where col2im adds, and NumPy adds short rows far
+    slower than it copies them (measured: 1.3-1.8x faster for vgg_small's 3x3 'same' layers;
+    _full_padding says when). Where col2im stays, small images may run it with the samples
+    as the last axis (_samples_last).
     """
     xp = backend.array_module(dout)
-    x_or_cols, weight, has_bias, x_shape, geometry, groups, workspace = cache
-    n = x_shape[0]
-    f = weight.shape[0]
-    m = geometry[4][0] * geometry[4][1]
-    rows = weight[0].size  # spelled out, not -1: with N == 0 the sizes give no hint
+    cols, x_t, chunk, weight, has_bias, x_shape, geometry, groups, workspace = cache
+    n, f, m = x_shape[0], weight.shape[0], geometry[4][0] * geometry[4][1]
+    # Each (n, f) row of dout is contiguous: numpy sums it pairwise, then the rows over n.
+    dbias = dout.reshape(n, f, m).sum(axis=(0, 2)) if has_bias else None
+    full = _full_padding(x_shape[1], f, x_shape, geometry) if input_grad else None
+    if full is not None:
+        dx, dweight = _grads_full_conv(dout, x_t, weight, x_shape, geometry, groups, full, workspace)
+        return dx, dweight, dbias
     # (N, F, OH, OW) -> (F, N*OH*OW): one copy
     dy = _reused(xp, workspace, "dy", (f, n, m), dout.dtype)
     xp.copyto(dy, dout.reshape(n, f, m).transpose(1, 0, 2))
     dy = dy.reshape(groups, f // groups, n * m)
-    chunk = _chunk(x_shape, geometry, dout.dtype.itemsize)
-    buffer = None if chunk >= n else _reused(xp, workspace, "cols", (rows * groups * chunk * m,), dout.dtype)
+    rows = weight[0].size  # spelled out, not -1: with N == 0 the sizes give no hint
+    buffer = None if cols is not None else _reused(xp, workspace, "cols", (rows * groups * chunk * m,), dout.dtype)
     dweight = xp.zeros((groups, f // groups, rows), dtype=dout.dtype)
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
-        # X of these samples: the forward's X if it was one chunk, else built again from the padded x
-        cols = x_or_cols if buffer is None else _im2col_into(buffer, x_or_cols[:, lo:hi], geometry)
+        # X of these samples: the forward's X if it kept it, else built again from the padded x
+        x_cols = cols if buffer is None else _im2col_into(buffer, x_t[:, lo:hi], geometry)
         # Transposed operands are views: matmul hands BLAS a "transposed" flag instead of copying.
-        dweight += xp.matmul(dy[:, :, lo * m : hi * m], cols.reshape(groups, rows, -1).transpose(0, 2, 1))
-    dweight = dweight.reshape(weight.shape)
-    # Each row of dY is contiguous, so this sum is numpy's accurate pairwise summation.
-    dbias = dy.reshape(f, n * m).sum(axis=1) if has_bias else None
-    dx = None
-    if input_grad:
-        full = _full_padding(weight.shape[1] * groups, f, x_shape, geometry)
-        if full is None:
-            dx = _input_grad_col2im(dout, dy, weight, x_shape, geometry, groups)
-        else:
-            dx = _input_grad_full_conv(dout, weight, x_shape, geometry, groups, full, workspace)
-    return dx, dweight, dbias
+        dweight += xp.matmul(dy[:, :, lo * m : hi * m], x_cols.reshape(groups, rows, -1).transpose(0, 2, 1))
+    dx = _input_grad_col2im(dout, dy, weight, x_shape, geometry, groups) if input_grad else None
+    return dx, dweight.reshape(weight.shape), dbias
 
 
 # -- the pieces of forward and backward -------------------------------------------------------
 
 # Columns of at most this many bytes are built at a time, into one buffer, and multiplied at
 # once: the buffer stays in the CPU's caches between im2col writing it and BLAS reading it.
-# A larger X is built twice (forward, then again for dW), and still measured as fast as the
-# whole X kept from the forward pass (vgg_small), for a fraction of the memory.
+# An X larger than _KEEP_CHUNKS chunks is built twice (forward, then again for dW), and still
+# measured as fast as the whole X kept from the forward pass (vgg_small), for a fraction of
+# the memory; a smaller X is kept (measured 4-6% faster than building it twice).
 _CHUNK_BYTES = 1 << 23
+_KEEP_CHUNKS = 2
 
 
 def _chunk(x_shape, geometry, itemsize):
@@ -155,12 +153,12 @@ def _chunk(x_shape, geometry, itemsize):
     return max(1, _CHUNK_BYTES // max(x_shape[1] * kh * kw * oh * ow * itemsize, 1))
 
 
-def _conv_columns(x, w_g, geometry, chunk, workspace, prefix):
+def _conv_columns(x, w_g, geometry, chunk, workspace):
     """Y = W @ im2col(x) per group, as (groups, F/groups, N*OH*OW); also x_t and the last chunk's X.
 
     x_t is x padded, as (C, N, H_pad, W_pad). im2col runs on ``chunk`` samples at a time into
     one buffer, and BLAS writes each chunk's product straight into its columns of Y. Y, X and
-    the padded x are kept in the workspace under names starting with ``prefix``.
+    the padded x live in the workspace.
     """
     xp = backend.array_module(x)
     n, c = x.shape[:2]
@@ -168,9 +166,9 @@ def _conv_columns(x, w_g, geometry, chunk, workspace, prefix):
     (kh, kw), _, pads, _, (oh, ow) = geometry
     m = oh * ow  # columns per sample
     # (C, N, H_pad, W_pad) view: channel-major source for the channel-major columns
-    x_t = _pad(x, pads, workspace, prefix + "x_pad").transpose(1, 0, 2, 3)
-    buffer = _reused(xp, workspace, prefix + "cols", (c * kh * kw * min(chunk, n) * m,), x.dtype)
-    y_cols = _reused(xp, workspace, prefix + "y", (groups, f_g, n * m), x.dtype)
+    x_t = _pad(x, pads, workspace, "x_pad").transpose(1, 0, 2, 3)
+    buffer = _reused(xp, workspace, "cols", (c * kh * kw * min(chunk, n) * m,), x.dtype)
+    y_cols = _reused(xp, workspace, "y", (groups, f_g, n * m), x.dtype)
     cols = buffer.reshape(c * kh * kw, 0) if n == 0 else None  # N == 0: the loop does not run
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
@@ -211,18 +209,37 @@ def _full_padding(c, f, x_shape, geometry):
     return full
 
 
-def _input_grad_full_conv(dout, weight, x_shape, geometry, groups, full, workspace):
-    """dx as the stride-1 convolution of dy (padded by ``full``) with the flipped, transposed kernel."""
-    (kh, kw), _, _, dilation, _ = geometry
+def _grads_full_conv(dout, x_t, weight, x_shape, geometry, groups, full, workspace):
+    """dx and dW of a stride-1 convolution, both from the columns X' of dy padded by ``full``.
+
+    X'[f, p, q, n, h, w] = dy_full[n, f, h + p*D, w + q*D] (the forward's geometry, turned around):
+        dx = W_flip @ X'      the full convolution of dy with the flipped, transposed kernel
+        dW[f, c, p, q] = sum over n, h, w of x[n, c, h, w] * X'[f, KH-1-p, KW-1-q, n, h, w]
+    i.e. dW is X' @ x.T (x as (C, N*H*W)) with its taps reversed: the forward's X is not needed.
+    Both run a chunk of samples at a time.
+    """
+    xp = backend.array_module(dout)
+    (kh, kw), _, (top, _, left, _), dilation, _ = geometry
     n, c, h, w = x_shape
-    f = weight.shape[0]
+    f_g, c_g = weight.shape[0] // groups, c // groups
+    taps = f_g * kh * kw  # rows of X' per group
     # W_flip per group: (groups, C/groups, F/groups * KH*KW), taps reversed; a small copy
-    w_flip = weight.reshape(groups, f // groups, c // groups, kh * kw)[:, :, :, ::-1].transpose(0, 2, 1, 3)
-    w_flip = w_flip.reshape(groups, c // groups, (f // groups) * kh * kw)
-    flipped = ((kh, kw), (1, 1), full, dilation, (h, w))  # the geometry of this convolution
+    w_flip = weight.reshape(groups, f_g, c_g, kh * kw)[:, :, :, ::-1].transpose(0, 2, 1, 3).reshape(groups, c_g, taps)
+    flipped = ((kh, kw), (1, 1), full, dilation, (h, w))  # the geometry of the full convolution
     chunk = _chunk(dout.shape, flipped, dout.dtype.itemsize)
-    y_cols, _, _ = _conv_columns(dout, w_flip, flipped, chunk, workspace, "dx_")
-    return _to_nchw(y_cols, n, (h, w), None)
+    dy_t = _pad(dout, full, workspace, "dy_pad").transpose(1, 0, 2, 3)  # (F, N, H + ..., W + ...)
+    buffer = _reused(xp, workspace, "dy_cols", (groups * taps * min(chunk, n) * h * w,), dout.dtype)
+    dx_cols = _reused(xp, workspace, "dx", (groups, c_g, n * h * w), dout.dtype)
+    dweight_t = xp.zeros((groups, taps, c_g), dtype=dout.dtype)  # dW with taps reversed, as (F*KH*KW, C)
+    for lo in range(0, n, chunk):
+        hi = min(lo + chunk, n)
+        cols = _im2col_into(buffer, dy_t[:, lo:hi], flipped).reshape(groups, taps, -1)
+        xp.matmul(w_flip, cols, out=dx_cols[:, :, lo * h * w : hi * h * w])
+        # x of these samples as (C, n*H*W): a copy out of the padded x, 1/(KH*KW) the size of X'
+        x_c = xp.ascontiguousarray(x_t[:, lo:hi, top : top + h, left : left + w]).reshape(groups, c_g, -1)
+        dweight_t += xp.matmul(cols, x_c.transpose(0, 2, 1))
+    dweight = dweight_t.reshape(groups, f_g, kh * kw, c_g)[:, :, ::-1].transpose(0, 1, 3, 2)
+    return _to_nchw(dx_cols, n, (h, w), None), dweight.reshape(weight.shape)
 
 
 def _input_grad_col2im(dout, dy, weight, x_shape, geometry, groups):
