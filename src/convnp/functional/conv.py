@@ -15,13 +15,15 @@ products of the backward pass. Measured on the benchmark shape (batch 32, 16 -> 
 GEMMs run 1.3-2x faster with 2 BLAS threads (5% with 1) and col2im 1.5x faster; the price is
 one transposing copy of y (forward) and of dy (backward), each about 4% of one GEMM.
 
-Two more choices make it fast (issue 4; measured on a 2-core EPYC, one BLAS thread):
+What makes it fast beyond that (issue 4; measured on a 2-core EPYC, one BLAS thread):
 - Conv2d passes a ``workspace`` dict in which X and the other large temporary arrays live
   from one step to the next: a new array of tens of MB comes fresh from the OS, a page fault
   per page, and costs more than the copy into it.
-- The input gradient of a stride-1 convolution is the convolution of dy with the flipped
-  kernel, so it is computed as im2col + GEMM like the forward pass instead of GEMM + col2im:
-  NumPy copies short strided rows (im2col) 2-3x faster than it adds them (col2im).
+- A large X is built and multiplied a chunk of samples at a time (_CHUNK_BYTES), in the
+  CPU's caches, and built again in backward rather than kept: as fast, far less memory.
+- The gradients of a stride-1 convolution come from the convolution of dy with the flipped
+  kernel: im2col of dy + GEMMs, like the forward pass, instead of GEMM + col2im. NumPy
+  copies short strided rows (im2col) 2-3x faster than it adds them (col2im).
 """
 import math
 
@@ -140,9 +142,9 @@ def conv2d_backward(dout, cache, input_grad=True):
 
 # Columns of at most this many bytes are built at a time, into one buffer, and multiplied at
 # once: the buffer stays in the CPU's caches between im2col writing it and BLAS reading it.
-# An X larger than _KEEP_CHUNKS chunks is built twice (forward, then again for dW), and still
-# measured as fast as the whole X kept from the forward pass (vgg_small), for a fraction of
-# the memory; a smaller X is kept (measured 4-6% faster than building it twice).
+# An X larger than _KEEP_CHUNKS chunks is built again in backward where it is needed (dW of
+# a strided layer or of a first layer), and vgg_small still measured as fast as with the
+# whole X kept, for a fraction of the memory; a smaller X is kept (4-6% faster than twice).
 _CHUNK_BYTES = 1 << 23
 _KEEP_CHUNKS = 2
 
