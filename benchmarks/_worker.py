@@ -138,7 +138,7 @@ def train_step(framework, model, optimizer):
         def step(x, y):
             opt.zero_grad()
             loss = loss_fn(model(x), y)
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), input_grad=False)  # as PyTorch: x needs no grad
             opt.step()
             return loss
 

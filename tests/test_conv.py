@@ -178,7 +178,7 @@ def test_gradcheck_both_input_gradient_paths_in_chunks(dx_path, tiny_chunks, kwa
 def _choice(rule, n, c, f, size, k, padding, stride=1):
     """What ``rule`` (_full_padding or _samples_last) says for an (n, c, size, size) input and f filters k x k."""
     x_shape = (n, c, size, size)
-    return rule(c, f, x_shape, F.conv._geometry(x_shape, k, stride, padding, 1, "test"))
+    return rule(c, f, x_shape, F.columns.window_geometry(x_shape, k, stride, padding, 1, "test"))
 
 
 def test_full_convolution_path_is_chosen_for_same_padding_and_col2im_otherwise(dx_path):

@@ -75,7 +75,7 @@ def test_sequential_and_residual_gradients():
 class _SkippingAffine(Affine):
     """Affine that can skip dx, and records the input_grad flag of each backward call."""
 
-    _skips_input_grad = True
+    skips_input_grad = True
 
     def __init__(self, features, rng=None):
         super().__init__(features, rng)

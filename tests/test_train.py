@@ -79,6 +79,27 @@ def test_without_val_the_val_columns_are_none():
     assert history["val_loss"] == [None, None] and history["val_accuracy"] == [None, None]
 
 
+def test_fit_skips_the_input_gradient_where_the_model_can(monkeypatch):
+    """fit asks for parameter gradients only (as PyTorch, whose inputs need no grad); same training."""
+    flags = []
+    original = nn.Conv2d.backward
+
+    def spy(self, dy, input_grad=True):
+        flags.append(input_grad)
+        return original(self, dy, input_grad)
+
+    monkeypatch.setattr(nn.Conv2d, "backward", spy)
+    skipping, _ = run(small_net(rng=0), epochs=2, seed=0)
+    assert flags and not any(flags)  # the only conv is the first layer: dx never computed
+    flags.clear()
+    full = small_net(rng=0)
+    full.skips_input_grad = False  # a model that cannot skip is called as backward(dy)
+    full, _ = run(full, epochs=2, seed=0)
+    assert flags and all(flags)
+    for (name, a), (_, b) in zip(skipping.state_dict().items(), full.state_dict().items()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_train_accepts_a_dataloader_and_arrays():
     loader = data.DataLoader(TRAIN, batch_size=50, shuffle=True, rng=0)
     model = small_net()

@@ -39,7 +39,7 @@ What each layer does to (r, j, start):
 import math
 
 from .functional import _validate as V
-from .functional.conv import resolve_padding
+from .functional.columns import resolve_padding
 from .nn import activation as _act
 from .nn.container import Residual, Sequential
 from .nn.conv import Conv2d

@@ -4,10 +4,11 @@ The loop that ``fit`` runs for each batch is the one a learner writes by hand::
 
     optimizer.zero_grad()
     loss_value = loss(model(x), y)
-    model.backward(loss.backward())
+    model.backward(loss.backward(), input_grad=False)  # no use for d loss / d x here
     optimizer.step()
 
-and around it ``fit`` adds a progress bar, validation, a History, callbacks, a stop on a
+(``input_grad=False`` lets the first layer skip its input gradient; models whose
+``skips_input_grad`` is False are called as ``model.backward(dy)``), and around it ``fit`` adds a progress bar, validation, a History, callbacks, a stop on a
 NaN loss, a clean stop on Ctrl-C and exact resumption from a checkpoint.
 """
 import json
@@ -181,6 +182,14 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     return history
 
 
+def _backward_params_only(model, dy):
+    """Backward for the parameter gradients alone: the input gradient is skipped where the model can."""
+    if getattr(model, "skips_input_grad", False):
+        model.backward(dy, input_grad=False)
+    else:
+        model.backward(dy)
+
+
 def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, checkpoint):
     """One pass over ``loader``: the explicit loop; returns the epoch's row (loss, accuracy, lr)."""
     model.train()
@@ -194,7 +203,7 @@ def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, histor
             if not math.isfinite(value):
                 raise TrainingError(f"fit: the loss became {value} at epoch {epoch}, batch {i + 1};"
                                     f" training stopped{_kept(checkpoint)}. Try a lower learning rate.", history)
-            model.backward(loss.backward())
+            _backward_params_only(model, loss.backward())
             optimizer.step()
             n = len(y)
             total_loss += value * n

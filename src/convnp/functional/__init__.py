@@ -1,5 +1,6 @@
 """Pure math, no state: each op is a ``*_forward(...) -> (out, cache)`` and ``*_backward(dout, cache)`` pair."""
-from .conv import conv2d_forward, conv2d_backward, im2col, col2im, conv_output_size
+from .columns import col2im, conv_output_size, im2col, resolve_padding
+from .conv import conv2d_forward, conv2d_backward
 from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
                    avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
                    max_pool2d_backward, max_pool2d_forward, pool_output_size)

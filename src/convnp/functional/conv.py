@@ -6,8 +6,8 @@ The layer computes a cross-correlation (no kernel flip), as every deep-learning 
 
 with g = f // F_g the group of output channel f, C_g = C / groups, F_g = F / groups.
 
-im2col copies every receptive field into a column, so the sum above becomes a matrix product
-that BLAS runs at full speed. The column matrix is laid out as (C*KH*KW, N*OH*OW): rows in the
+im2col (``functional/columns.py``) copies every receptive field into a column, so the sum
+above becomes a matrix product that BLAS runs at full speed. The column matrix is laid out as (C*KH*KW, N*OH*OW): rows in the
 order (c, p, q) of ``weight.reshape(F, -1)``, columns in the order (n, i, j). With this layout
 the whole batch is ONE GEMM per group, (F_g, C_g*KH*KW) @ (C_g*KH*KW, N*OH*OW), and so are both
 products of the backward pass. Measured on the benchmark shape (batch 32, 16 -> 32 channels,
@@ -25,44 +25,9 @@ What makes it fast beyond that (issue 4; measured on a 2-core EPYC, one BLAS thr
   kernel: im2col of dy + GEMMs, like the forward pass, instead of GEMM + col2im. NumPy
   copies short strided rows (im2col) 2-3x faster than it adds them (col2im).
 """
-import math
-
 from .. import backend
 from . import _validate as V
-
-
-def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
-    """Output length along one axis: (size + P_before + P_after - D*(K - 1) - 1) // S + 1.
-
-    Args: size, kernel_size (K), stride (S), dilation (D) are ints; padding (P) is an int
-    (added on both sides) or a (before, after) pair, as 'same' padding may be uneven.
-    The result is < 1 when the kernel does not fit in the padded input.
-    """
-    before, after = padding if isinstance(padding, (tuple, list)) else (padding, padding)
-    return (size + before + after - dilation * (kernel_size - 1) - 1) // stride + 1
-
-
-def resolve_padding(padding, kernel_size, stride, dilation, who="conv2d"):
-    """(top, bottom, left, right) padding from an int, a pair, 'valid' or 'same'.
-
-    'same' follows PyTorch: per axis a total of D*(K - 1) zeros, total // 2 before and the
-    rest after (so an odd total puts the extra row/column at the bottom/right). It keeps the
-    size only for stride 1, so 'same' with a stride > 1 is refused, as in PyTorch.
-    ``kernel_size``, ``stride`` and ``dilation`` are pairs here.
-    """
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0, 0, 0)
-        if padding == "same":
-            if tuple(stride) != (1, 1):
-                raise ValueError(
-                    f"{who}: padding='same' is not supported for strided convolutions, got stride={tuple(stride)}"
-                )
-            th, tw = (d * (k - 1) for d, k in zip(dilation, kernel_size))
-            return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
-        raise ValueError(f"{who}: padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
-    ph, pw = V.pair(padding, "padding", who, minimum=0)
-    return (ph, ph, pw, pw)
+from .columns import col2im_add, im2col_into, pad, reused, window_geometry
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, who="conv2d",
@@ -122,16 +87,16 @@ def conv2d_backward(dout, cache, input_grad=True):
         dx, dweight = _grads_full_conv(dout, x_t, weight, x_shape, geometry, groups, full, workspace)
         return dx, dweight, dbias
     # (N, F, OH, OW) -> (F, N*OH*OW): one copy
-    dy = _reused(xp, workspace, "dy", (f, n, m), dout.dtype)
+    dy = reused(xp, workspace, "dy", (f, n, m), dout.dtype)
     xp.copyto(dy, dout.reshape(n, f, m).transpose(1, 0, 2))
     dy = dy.reshape(groups, f // groups, n * m)
     rows = weight[0].size  # spelled out, not -1: with N == 0 the sizes give no hint
-    buffer = None if cols is not None else _reused(xp, workspace, "cols", (rows * groups * chunk * m,), dout.dtype)
+    buffer = None if cols is not None else reused(xp, workspace, "cols", (rows * groups * chunk * m,), dout.dtype)
     dweight = xp.zeros((groups, f // groups, rows), dtype=dout.dtype)
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
         # X of these samples: the forward's X if it kept it, else built again from the padded x
-        x_cols = cols if buffer is None else _im2col_into(buffer, x_t[:, lo:hi], geometry)
+        x_cols = cols if buffer is None else im2col_into(buffer, x_t[:, lo:hi], geometry)
         # Transposed operands are views: matmul hands BLAS a "transposed" flag instead of copying.
         dweight += xp.matmul(dy[:, :, lo * m : hi * m], x_cols.reshape(groups, rows, -1).transpose(0, 2, 1))
     dx = _input_grad_col2im(dout, dy, weight, x_shape, geometry, groups) if input_grad else None
@@ -168,13 +133,13 @@ def _conv_columns(x, w_g, geometry, chunk, workspace):
     (kh, kw), _, pads, _, (oh, ow) = geometry
     m = oh * ow  # columns per sample
     # (C, N, H_pad, W_pad) view: channel-major source for the channel-major columns
-    x_t = _pad(x, pads, workspace, "x_pad").transpose(1, 0, 2, 3)
-    buffer = _reused(xp, workspace, "cols", (c * kh * kw * min(chunk, n) * m,), x.dtype)
-    y_cols = _reused(xp, workspace, "y", (groups, f_g, n * m), x.dtype)
+    x_t = pad(x, pads, workspace, "x_pad").transpose(1, 0, 2, 3)
+    buffer = reused(xp, workspace, "cols", (c * kh * kw * min(chunk, n) * m,), x.dtype)
+    y_cols = reused(xp, workspace, "y", (groups, f_g, n * m), x.dtype)
     cols = buffer.reshape(c * kh * kw, 0) if n == 0 else None  # N == 0: the loop does not run
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
-        cols = _im2col_into(buffer, x_t[:, lo:hi], geometry)  # (C*KH*KW, (hi-lo)*OH*OW)
+        cols = im2col_into(buffer, x_t[:, lo:hi], geometry)  # (C*KH*KW, (hi-lo)*OH*OW)
         # matmul broadcasts over the leading group axis, which for groups=1 is a single GEMM;
         # out= a block of columns of Y: BLAS writes it in place (a row stride, no copy)
         xp.matmul(w_g, cols.reshape(groups, rows, -1), out=y_cols[:, :, lo * m : hi * m])
@@ -229,13 +194,13 @@ def _grads_full_conv(dout, x_t, weight, x_shape, geometry, groups, full, workspa
     w_flip = weight.reshape(groups, f_g, c_g, kh * kw)[:, :, :, ::-1].transpose(0, 2, 1, 3).reshape(groups, c_g, taps)
     flipped = ((kh, kw), (1, 1), full, dilation, (h, w))  # the geometry of the full convolution
     chunk = _chunk(dout.shape, flipped, dout.dtype.itemsize)
-    dy_t = _pad(dout, full, workspace, "dy_pad").transpose(1, 0, 2, 3)  # (F, N, H + ..., W + ...)
-    buffer = _reused(xp, workspace, "dy_cols", (groups * taps * min(chunk, n) * h * w,), dout.dtype)
-    dx_cols = _reused(xp, workspace, "dx", (groups, c_g, n * h * w), dout.dtype)
+    dy_t = pad(dout, full, workspace, "dy_pad").transpose(1, 0, 2, 3)  # (F, N, H + ..., W + ...)
+    buffer = reused(xp, workspace, "dy_cols", (groups * taps * min(chunk, n) * h * w,), dout.dtype)
+    dx_cols = reused(xp, workspace, "dx", (groups, c_g, n * h * w), dout.dtype)
     dweight_t = xp.zeros((groups, taps, c_g), dtype=dout.dtype)  # dW with taps reversed, as (F*KH*KW, C)
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
-        cols = _im2col_into(buffer, dy_t[:, lo:hi], flipped).reshape(groups, taps, -1)
+        cols = im2col_into(buffer, dy_t[:, lo:hi], flipped).reshape(groups, taps, -1)
         xp.matmul(w_flip, cols, out=dx_cols[:, :, lo * h * w : hi * h * w])
         # x of these samples as (C, n*H*W): a copy out of the padded x, 1/(KH*KW) the size of X'
         x_c = xp.ascontiguousarray(x_t[:, lo:hi, top : top + h, left : left + w]).reshape(groups, c_g, -1)
@@ -256,11 +221,11 @@ def _input_grad_col2im(dout, dy, weight, x_shape, geometry, groups):
     if _samples_last(c, f, x_shape, geometry):
         # The same sums with the samples as the last axis of dY, W.T @ dY and dx: col2im's
         # additions then run along rows of OW*N elements instead of OW, at the price of two
-        # transposing copies (dy and dx). The transposed views below keep _col2im_add's axes.
+        # transposing copies (dy and dx). The transposed views below keep col2im_add's axes.
         dy_l = xp.ascontiguousarray(dout.transpose(1, 2, 3, 0)).reshape(groups, f // groups, m * n)
         dcols = xp.matmul(w_t, dy_l).reshape(c, kernel[0], kernel[1], oh, ow, n)
         dx_l = xp.zeros((c, h + top + bottom, w + left + right, n), dtype=dy.dtype)
-        _col2im_add(dcols.transpose(0, 1, 2, 5, 3, 4), dx_l.transpose(0, 3, 1, 2), geometry)
+        col2im_add(dcols.transpose(0, 1, 2, 5, 3, 4), dx_l.transpose(0, 3, 1, 2), geometry)
         return xp.ascontiguousarray(dx_l[:, top : top + h, left : left + w].transpose(3, 0, 1, 2))
     dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=dy.dtype)
     dx_t = dx_pad.transpose(1, 0, 2, 3)  # (C, N, H_pad, W_pad) view: writes land in dx_pad
@@ -269,7 +234,7 @@ def _input_grad_col2im(dout, dy, weight, x_shape, geometry, groups):
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
         dcols = xp.matmul(w_t, dy[:, :, lo * m : hi * m])  # (groups, C/groups*KH*KW, (hi-lo)*OH*OW)
-        _col2im_add(dcols.reshape(c, kernel[0], kernel[1], hi - lo, oh, ow), dx_t[:, lo:hi], geometry)
+        col2im_add(dcols.reshape(c, kernel[0], kernel[1], hi - lo, oh, ow), dx_t[:, lo:hi], geometry)
     # Slice to top+h, not -bottom: -0 would give an empty array. A view, no copy.
     return dx_pad[:, :, top : top + h, left : left + w]
 
@@ -288,125 +253,7 @@ def _samples_last(c, f, x_shape, geometry):
     return n > 1 and 6 * c * kernel[0] * kernel[1] * oh > f * oh * ow + c * h * w
 
 
-def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
-    """Every receptive field of x as a column: the matrix X with W.reshape(F, -1) @ X = conv.
-
-    Args: x (N, C, H, W); kernel_size, stride, dilation: int or pair; padding: int, pair,
-    'valid' or 'same'.
-    Shape: -> (C*KH*KW, N*H_out*W_out); reshaped to (C, KH, KW, N, H_out, W_out),
-        X[c, p, q, n, i, j] = x_pad[n, c, i*S_h + p*D_h, j*S_w + q*D_w]
-    """
-    geometry = _geometry(x.shape, kernel_size, stride, padding, dilation, "im2col")
-    (kh, kw), _, pads, _, (oh, ow) = geometry
-    buffer = backend.array_module(x).empty(x.shape[1] * kh * kw * x.shape[0] * oh * ow, dtype=x.dtype)
-    return _im2col_into(buffer, _pad(x, pads).transpose(1, 0, 2, 3), geometry)
-
-
-def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
-    """Adjoint of im2col: add every column entry back onto the pixel it was copied from.
-
-    Args: cols (C*KH*KW, N*H_out*W_out); x_shape (N, C, H, W); the geometry as for im2col.
-    Shape: -> (N, C, H, W). Overlapping receptive fields sum, so that for all X and C
-        sum(col2im(C) * X) == sum(C * im2col(X)).
-    """
-    geometry = _geometry(x_shape, kernel_size, stride, padding, dilation, "col2im")
-    (kh, kw), _, (top, bottom, left, right), _, (oh, ow) = geometry
-    n, c, h, w = x_shape
-    want = (c * kh * kw, n * oh * ow)
-    if tuple(cols.shape) != want:
-        raise ValueError(f"col2im: expected cols of shape {V.shape_str(want)}, got {V.shape_str(cols.shape)}")
-    xp = backend.array_module(cols)
-    dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
-    _col2im_add(cols.reshape(c, kh, kw, n, oh, ow), dx_pad.transpose(1, 0, 2, 3), geometry)
-    return dx_pad[:, :, top : top + h, left : left + w]
-
-
-# -- buffers and the two loops over kernel offsets ------------------------------------------
-
-
-def _reused(xp, workspace, name, shape, dtype):
-    """An uninitialised array of ``shape``: a view of the buffer ``workspace[name]``, made or
-    enlarged as needed; without a workspace (None), a new array.
-
-    Why: a new array of many MB comes fresh from the OS, one page fault per page on first
-    write (measured: im2col 2.4x slower into a new 75 MB array than into a used one).
-    """
-    size = math.prod(shape)
-    if workspace is None:
-        return xp.empty(shape, dtype=dtype)
-    buf = workspace.get(name)
-    if buf is None or buf.size < size or buf.dtype != dtype:
-        buf = workspace[name] = xp.empty(size, dtype=dtype)
-    return buf[:size].reshape(shape)
-
-
-def _im2col_into(buffer, x_t, geometry):
-    """Columns of the padded channel-major x_t (C, n, H_pad, W_pad), written into the start of the flat ``buffer``.
-
-    One strided slice copy per kernel offset (p, q); returns (C*KH*KW, n*OH*OW), a view of buffer.
-    """
-    (kh, kw), (sh, sw), _, (dh, dw), (oh, ow) = geometry
-    c, n = x_t.shape[:2]
-    cols = buffer[: c * kh * kw * n * oh * ow].reshape(c, kh, kw, n, oh, ow)  # buffer is flat
-    for p in range(kh):
-        for q in range(kw):
-            # stop just past the last row/column read (i = OH-1), so the slice has exactly OH rows
-            cols[:, p, q] = x_t[:, :, p * dh : p * dh + sh * (oh - 1) + 1 : sh, q * dw : q * dw + sw * (ow - 1) + 1 : sw]
-    return cols.reshape(c * kh * kw, n * oh * ow)
-
-
-def _col2im_add(cols, dx_t, geometry):
-    """Add columns (C, KH, KW, n, OH, OW) onto the padded channel-major gradient dx_t (C, n, H_pad, W_pad)."""
-    (kh, kw), (sh, sw), _, (dh, dw), (oh, ow) = geometry
-    for p in range(kh):
-        for q in range(kw):
-            # += on a basic slice is in place: no temporary the size of the slice
-            dx_t[:, :, p * dh : p * dh + sh * (oh - 1) + 1 : sh, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += cols[:, p, q]
-
-
-def _pad(x, pads, workspace=None, name="x_pad"):
-    """x with zero padding (top, bottom, left, right); x itself (no copy) when all are 0.
-
-    With a workspace the padded array is kept there: its border stays zero from one call to
-    the next with the same shape, so only the interior is written again.
-    """
-    top, bottom, left, right = pads
-    if not (top or bottom or left or right):
-        return x
-    n, c, h, w = x.shape
-    shape = (n, c, h + top + bottom, w + left + right)
-    x_pad = None if workspace is None else workspace.get(name)
-    if x_pad is None or x_pad.shape != shape or x_pad.dtype != x.dtype:
-        # zeros + one interior assignment: cheaper than np.pad's general machinery
-        x_pad = backend.array_module(x).zeros(shape, dtype=x.dtype)
-        if workspace is not None:
-            workspace[name] = x_pad
-    x_pad[:, :, top : top + h, left : left + w] = x
-    return x_pad
-
-
 # -- checks --------------------------------------------------------------------------------
-
-
-def _geometry(x_shape, kernel_size, stride, padding, dilation, who):
-    """Normalise the arguments to pairs and compute the output size; ValueError if it is < 1."""
-    kernel = V.pair(kernel_size, "kernel_size", who)
-    stride = V.pair(stride, "stride", who)
-    dilation = V.pair(dilation, "dilation", who)
-    pads = resolve_padding(padding, kernel, stride, dilation, who)
-    h, w = x_shape[-2:]
-    padded = (h + pads[0] + pads[1], w + pads[2] + pads[3])
-    reach = tuple(d * (k - 1) + 1 for d, k in zip(dilation, kernel))  # the effective kernel size
-    if padded[0] < reach[0] or padded[1] < reach[1]:
-        how = f" (kernel {kernel} with dilation {dilation})" if dilation != (1, 1) else ""
-        raise ValueError(
-            f"{who}: padded input size {padded} is smaller than the effective kernel size {reach}{how}"
-        )
-    out = (
-        conv_output_size(h, kernel[0], stride[0], pads[0:2], dilation[0]),
-        conv_output_size(w, kernel[1], stride[1], pads[2:4], dilation[1]),
-    )
-    return kernel, stride, pads, dilation, out
 
 
 def _check(x, weight, bias, stride, padding, dilation, groups, who):
@@ -425,7 +272,7 @@ def _check(x, weight, bias, stride, padding, dilation, groups, who):
         if tuple(bias.shape) != (f,):
             raise ValueError(f"{who}: expected bias of shape ({f},), got {tuple(bias.shape)}")
         V.same_dtype(x, bias, who)
-    return _geometry(x.shape, (kh, kw), stride, padding, dilation, who)
+    return window_geometry(x.shape, (kh, kw), stride, padding, dilation, who)
 
 
-__all__ = ["conv2d_forward", "conv2d_backward", "im2col", "col2im", "conv_output_size", "resolve_padding"]
+__all__ = ["conv2d_forward", "conv2d_backward"]

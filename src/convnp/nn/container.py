@@ -24,7 +24,7 @@ class Sequential(Layer):
             x = layer(x)
         return x
 
-    _skips_input_grad = True
+    skips_input_grad = True
 
     def backward(self, dy, input_grad=True):
         """Each layer's backward in reverse order; returns dx, or None when ``input_grad`` is False.
@@ -40,7 +40,7 @@ class Sequential(Layer):
         first = self.layers[0]
         if input_grad:
             return first.backward(dy)
-        if first._skips_input_grad:
+        if first.skips_input_grad:
             return first.backward(dy, input_grad=False)
         first.backward(dy)  # a layer that always computes dx: drop it
         return None

@@ -1,7 +1,8 @@
 """Conv2d: the layer that owns a convolution's weight and bias (torch.nn.Conv2d's layout)."""
 from .. import init
 from ..functional import _validate as V
-from ..functional import conv as F
+from .. import functional as F
+from ..functional.columns import window_geometry
 from .module import Layer, Parameter
 
 
@@ -66,7 +67,7 @@ class Conv2d(Layer):
         )
         return y
 
-    _skips_input_grad = True
+    skips_input_grad = True
 
     def backward(self, dy, input_grad=True):
         """Accumulate the weight (and bias) gradients; return dx, or None when ``input_grad`` is False."""
@@ -80,7 +81,7 @@ class Conv2d(Layer):
         """(N, C_out, H_out, W_out) for an input (N, C_in, H, W); N may be None."""
         if len(input_shape) != 4 or input_shape[1] != self.in_channels:
             raise ValueError(f"{self}: expected input (N, {self.in_channels}, H, W), got {tuple(input_shape)}")
-        _, _, _, _, (oh, ow) = F._geometry(
+        _, _, _, _, (oh, ow) = window_geometry(
             input_shape, self.kernel_size, self.stride, self.padding, self.dilation, self
         )
         return (input_shape[0], self.out_channels, oh, ow)

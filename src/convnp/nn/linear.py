@@ -36,7 +36,7 @@ class Linear(Layer):
         y, self._cache = F.linear_forward(x, self.weight.data, b, who=self)
         return y
 
-    _skips_input_grad = True
+    skips_input_grad = True
 
     def backward(self, dy, input_grad=True):
         """Accumulate the weight (and bias) gradients; return dx, or None when ``input_grad`` is False."""

@@ -55,7 +55,7 @@ class Layer:
     _buffers = ()
     # True where backward(dy, input_grad=False) skips computing dx and returns None (Conv2d,
     # Linear, Sequential): Sequential.backward(dy, input_grad=False) asks its first layer for that.
-    _skips_input_grad = False
+    skips_input_grad = False
 
     def __init__(self):
         self.training = True
