@@ -12,6 +12,8 @@ def lenet5(num_classes=10, in_channels=1, rng=None):
 
     Shape: (N, in_channels, 28, 28) -> (N, num_classes). The first conv pads by 2 so
     that 28x28 digits see the 32x32 field of the original: 28 -> 28 -> 14 -> 10 -> 5.
+    Measured: 99.15% MNIST test accuracy after 5 epochs (batch 64, Adam 2e-3, cosine schedule;
+    ``benchmarks/mnist_accuracy.py``).
     """
     rng = as_rng(rng)
     return nn.Sequential(
@@ -40,6 +42,8 @@ def mnist_cnn(num_classes=10, in_channels=1, rng=None):
     """Two conv blocks (conv-BN-ReLU twice, max-pool, dropout) and a dense head, for 28x28 digits.
 
     Shape: (N, in_channels, 28, 28) -> (N, 32, 14, 14) -> (N, 64, 7, 7) -> (N, num_classes).
+    Measured: 99.60% MNIST test accuracy after 10 epochs (batch 128, Adam 2e-3, cosine
+    schedule, random 2-pixel shifts; ``benchmarks/mnist_accuracy.py``).
     """
     rng = as_rng(rng)
     return nn.Sequential(
