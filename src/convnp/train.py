@@ -7,9 +7,10 @@ The loop that ``fit`` runs for each batch is the one a learner writes by hand::
     model.backward(loss.backward(), input_grad=False)  # no use for d loss / d x here
     optimizer.step()
 
-(``input_grad=False`` lets the first layer skip its input gradient; models whose
-``skips_input_grad`` is False are called as ``model.backward(dy)``), and around it ``fit`` adds a progress bar, validation, a History, callbacks, a stop on a
-NaN loss, a clean stop on Ctrl-C and exact resumption from a checkpoint.
+``input_grad=False`` lets the first layer skip its input gradient, as PyTorch does for
+inputs that need no grad (a model whose ``skips_input_grad`` is False gets
+``model.backward(dy)``). Around the loop ``fit`` adds a progress bar, validation, a History,
+callbacks, a stop on a NaN loss, a clean stop on Ctrl-C and exact resumption from a checkpoint.
 """
 import json
 import math
