@@ -135,7 +135,7 @@ def dx_path(request, monkeypatch):
 
     chosen = conv_module._full_padding
 
-    def full_where_possible(c, f, x_shape, geometry):
+    def full_where_possible(f, x_shape, geometry):
         kernel, stride, pads, dilation, _ = geometry
         reach = (dilation[0] * (kernel[0] - 1),) * 2 + (dilation[1] * (kernel[1] - 1),) * 2
         full = tuple(r - p for r, p in zip(reach, pads))
@@ -178,7 +178,7 @@ def test_gradcheck_both_input_gradient_paths_in_chunks(dx_path, tiny_chunks, kwa
 def _choice(rule, n, c, f, size, k, padding, stride=1):
     """What ``rule`` (_full_padding or _samples_last) says for an (n, c, size, size) input and f filters k x k."""
     x_shape = (n, c, size, size)
-    return rule(c, f, x_shape, F.columns.window_geometry(x_shape, k, stride, padding, 1, "test"))
+    return rule(f, x_shape, F.columns.window_geometry(x_shape, k, stride, padding, 1, "test"))
 
 
 def test_full_convolution_path_is_chosen_for_same_padding_and_col2im_otherwise(dx_path):

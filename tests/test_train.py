@@ -111,6 +111,8 @@ def test_train_accepts_a_dataloader_and_arrays():
 def test_fit_rejects_bad_arguments():
     model = small_net()
     opt = optim.Adam(model.parameters())
+    with pytest.raises(TypeError, match="fit: expected a convnp model, got function"):
+        train.fit(small_net, TRAIN, epochs=1, optimizer=opt, loss=nn.CrossEntropyLoss())
     with pytest.raises(TypeError, match="fit: epochs must be an int, got 2.5"):
         train.fit(model, TRAIN, epochs=2.5, optimizer=opt, loss=nn.CrossEntropyLoss())
     with pytest.raises(ValueError, match="fit: epochs must be > 0"):

@@ -8,8 +8,8 @@ The loop that ``fit`` runs for each batch is the one a learner writes by hand::
     optimizer.step()
 
 ``input_grad=False`` lets the first layer skip its input gradient, as PyTorch does for
-inputs that need no grad (a model whose ``skips_input_grad`` is False gets
-``model.backward(dy)``). Around the loop ``fit`` adds a progress bar, validation, a History,
+inputs that need no grad (``fit`` calls ``model.backward_params(dy)``, which does this for
+any layer, plain ``backward(dy)`` where the model cannot skip dx). Around the loop ``fit`` adds a progress bar, validation, a History,
 callbacks, a stop on a NaN loss, a clean stop on Ctrl-C and exact resumption from a checkpoint.
 """
 import json
@@ -137,6 +137,8 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
       "interrupted": the epoch under way is dropped, the checkpoint holds the last finished one).
     Raises: TrainingError when the loss or the weights become NaN or infinite.
     """
+    if not isinstance(model, Layer):
+        raise TypeError(f"fit: expected a convnp model, got {type(model).__name__}")
     epochs = positive_int(epochs, "epochs", "fit")
     if transform is not None and isinstance(train, DataLoader):
         raise ValueError("fit: transform applies to a Dataset; give it to the DataLoader instead")
@@ -183,14 +185,6 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     return history
 
 
-def _backward_params_only(model, dy):
-    """Backward for the parameter gradients alone: the input gradient is skipped where the model can."""
-    if getattr(model, "skips_input_grad", False):
-        model.backward(dy, input_grad=False)
-    else:
-        model.backward(dy)
-
-
 def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, checkpoint):
     """One pass over ``loader``: the explicit loop; returns the epoch's row (loss, accuracy, lr)."""
     model.train()
@@ -204,7 +198,7 @@ def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, histor
             if not math.isfinite(value):
                 raise TrainingError(f"fit: the loss became {value} at epoch {epoch}, batch {i + 1};"
                                     f" training stopped{_kept(checkpoint)}. Try a lower learning rate.", history)
-            _backward_params_only(model, loss.backward())
+            model.backward_params(loss.backward())
             optimizer.step()
             n = len(y)
             total_loss += value * n

@@ -7,9 +7,9 @@ The layer computes a cross-correlation (no kernel flip), as every deep-learning 
 with g = f // F_g the group of output channel f, C_g = C / groups, F_g = F / groups.
 
 im2col (``functional/columns.py``) copies every receptive field into a column, so the sum
-above becomes a matrix product that BLAS runs at full speed. The column matrix is laid out as (C*KH*KW, N*OH*OW): rows in the
-order (c, p, q) of ``weight.reshape(F, -1)``, columns in the order (n, i, j). With this layout
-the whole batch is ONE GEMM per group, (F_g, C_g*KH*KW) @ (C_g*KH*KW, N*OH*OW), and so are both
+above becomes a matrix product that BLAS runs at full speed. The column matrix is laid out
+as (C*KH*KW, N*OH*OW): rows in the order (c, p, q) of ``weight.reshape(F, -1)``, columns in
+the order (n, i, j). With this layout the whole batch is ONE GEMM per group, (F_g, C_g*KH*KW) @ (C_g*KH*KW, N*OH*OW), and so are both
 products of the backward pass. Measured on the benchmark shape (batch 32, 16 -> 32 channels,
 28x28, 3x3) against the per-sample layout (N, C*KH*KW, OH*OW) (32 smaller products): the
 GEMMs run 1.3-2x faster with 2 BLAS threads (5% with 1) and col2im 1.5x faster; the price is
@@ -82,7 +82,7 @@ def conv2d_backward(dout, cache, input_grad=True):
     n, f, m = x_shape[0], weight.shape[0], geometry[4][0] * geometry[4][1]
     # Each (n, f) row of dout is contiguous: numpy sums it pairwise, then the rows over n.
     dbias = dout.reshape(n, f, m).sum(axis=(0, 2)) if has_bias else None
-    full = _full_padding(x_shape[1], f, x_shape, geometry) if input_grad else None
+    full = _full_padding(f, x_shape, geometry) if input_grad else None
     if full is not None:
         dx, dweight = _grads_full_conv(dout, x_t, weight, x_shape, geometry, groups, full, workspace)
         return dx, dweight, dbias
@@ -159,7 +159,7 @@ def _to_nchw(y_cols, n, out_size, bias):
     return out
 
 
-def _full_padding(c, f, x_shape, geometry):
+def _full_padding(f, x_shape, geometry):
     """Padding (top, bottom, left, right) of dy that makes dx a stride-1 convolution; None to use col2im.
 
     D*(K - 1) - P per side must be >= 0, and dy's columns (F*KH*KW, N*H*W) at most twice
@@ -167,11 +167,12 @@ def _full_padding(c, f, x_shape, geometry):
     at 2x, e.g. 32 -> 64 channels; col2im 1.5x faster at 5x, e.g. LeNet's 6 -> 16, 5x5, no padding).
     """
     kernel, stride, pads, dilation, (oh, ow) = geometry
+    _, c, h, w = x_shape
     if stride != (1, 1):
         return None
     reach = (dilation[0] * (kernel[0] - 1),) * 2 + (dilation[1] * (kernel[1] - 1),) * 2
     full = tuple(r - p for r, p in zip(reach, pads))
-    if min(full) < 0 or f * x_shape[2] * x_shape[3] > 2 * c * oh * ow:
+    if min(full) < 0 or f * h * w > 2 * c * oh * ow:
         return None
     return full
 
@@ -218,7 +219,7 @@ def _input_grad_col2im(dout, dy, weight, x_shape, geometry, groups):
     m = oh * ow
     rows = c // groups * kernel[0] * kernel[1]
     w_t = weight.reshape(groups, f // groups, rows).transpose(0, 2, 1)  # W.T per group: a view
-    if _samples_last(c, f, x_shape, geometry):
+    if _samples_last(f, x_shape, geometry):
         # The same sums with the samples as the last axis of dY, W.T @ dY and dx: col2im's
         # additions then run along rows of OW*N elements instead of OW, at the price of two
         # transposing copies (dy and dx). The transposed views below keep col2im_add's axes.
@@ -239,7 +240,7 @@ def _input_grad_col2im(dout, dy, weight, x_shape, geometry, groups):
     return dx_pad[:, :, top : top + h, left : left + w]
 
 
-def _samples_last(c, f, x_shape, geometry):
+def _samples_last(f, x_shape, geometry):
     """Whether col2im runs faster with the samples as the last axis (see _input_grad_col2im).
 
     It saves the overhead of C*KH*KW*N*OH short additions (one per row of OW elements) and
@@ -249,7 +250,7 @@ def _samples_last(c, f, x_shape, geometry):
     where it is faster (larger images or fewer kernel offsets).
     """
     kernel, _, _, _, (oh, ow) = geometry
-    n, _, h, w = x_shape
+    n, c, h, w = x_shape
     return n > 1 and 6 * c * kernel[0] * kernel[1] * oh > f * oh * ow + c * h * w
 
 

@@ -37,12 +37,9 @@ class Sequential(Layer):
             return dy if input_grad else None
         for layer in reversed(self.layers[1:]):
             dy = layer.backward(dy)
-        first = self.layers[0]
         if input_grad:
-            return first.backward(dy)
-        if first.skips_input_grad:
-            return first.backward(dy, input_grad=False)
-        first.backward(dy)  # a layer that always computes dx: drop it
+            return self.layers[0].backward(dy)
+        self.layers[0].backward_params(dy)
         return None
 
     def output_shape(self, input_shape):

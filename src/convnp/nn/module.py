@@ -54,7 +54,7 @@ class Layer:
 
     _buffers = ()
     # True where backward(dy, input_grad=False) skips computing dx and returns None (Conv2d,
-    # Linear, Sequential): Sequential.backward(dy, input_grad=False) asks its first layer for that.
+    # Linear, Sequential); backward_params uses it.
     skips_input_grad = False
 
     def __init__(self):
@@ -70,6 +70,17 @@ class Layer:
 
     def backward(self, dy):
         raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+
+    def backward_params(self, dy):
+        """Backward for the parameter gradients alone (a training step has no use for dx).
+
+        Layers that can (``skips_input_grad``) skip computing dx; the others compute it and
+        it is dropped. Returns None.
+        """
+        if self.skips_input_grad:
+            self.backward(dy, input_grad=False)
+        else:
+            self.backward(dy)
 
     def take_cache(self):
         """The cache of the last forward; RuntimeError if forward has not run."""
