@@ -18,7 +18,7 @@ import numpy as np
 
 DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder:PATH")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
-DEFAULT_EPOCHS = 6   # LeNet-5, Adam lr 2e-3, cosine: 98.2% on the sample's test split, ~2 s an epoch on 2 idle cores
+DEFAULT_EPOCHS = 6   # LeNet-5, Adam lr 2e-3, cosine: 98.05% on the sample's test split (seed 0), ~1.5 s an epoch on 2 idle cores
 SCHEDULES = ("cosine", "constant")
 
 
