@@ -4,8 +4,8 @@
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(8 * 14 * 14, 10))
 """
+__version__ = "0.1.0"  # first: the modules below may read it
+
 from . import backend, callbacks, data, functional, gradcheck, init, io, metrics, models, nn, optim, train
 from .io import load, save
 from .receptive import receptive_field
-
-__version__ = "0.1.0"

@@ -9,7 +9,7 @@ A callback sees the TrainState (model, optimizer, history, epoch) and may set
 """
 import math
 
-from .functional._validate import positive_int
+from . import checks
 from .train import History
 
 
@@ -70,7 +70,7 @@ class EarlyStopping(_Monitor):
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto", restore_best_weights=False):
         super().__init__(monitor, mode, min_delta)
-        self.patience = positive_int(patience, "patience", "EarlyStopping")
+        self.patience = checks.positive_int(patience, "patience", "EarlyStopping")
         self.restore_best_weights = restore_best_weights
         self.best_state = None
 

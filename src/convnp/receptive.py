@@ -38,7 +38,7 @@ What each layer does to (r, j, start):
 """
 import math
 
-from .functional import _validate as V
+from . import checks
 from .functional.columns import resolve_padding
 from .nn import activation as _act
 from .nn.container import Residual, Sequential
@@ -216,10 +216,10 @@ def _leaf(layer, in_shape, out_shape, field, image_hw):
         top, _, left, _ = resolve_padding(layer.padding, layer.kernel_size, layer.stride, layer.dilation, layer)
         return field.window(layer.kernel_size, layer.stride, layer.dilation, (top, left)), ""
     if isinstance(layer, (MaxPool2d, AvgPool2d)):
-        kernel = V.pair(layer.kernel_size, "kernel_size", layer)
-        stride = kernel if layer.stride is None else V.pair(layer.stride, "stride", layer)
-        padding = V.pair(layer.padding, "padding", layer, minimum=0)
-        dilation = V.pair(getattr(layer, "dilation", 1), "dilation", layer)
+        kernel = checks.pair(layer.kernel_size, "kernel_size", layer)
+        stride = kernel if layer.stride is None else checks.pair(layer.stride, "stride", layer)
+        padding = checks.pair(layer.padding, "padding", layer, minimum=0)
+        dilation = checks.pair(getattr(layer, "dilation", 1), "dilation", layer)
         return field.window(kernel, stride, dilation, padding), ""
     if isinstance(layer, AdaptiveAvgPool2d):
         return _adaptive(field, in_shape[2:], out_shape[2:], image_hw)

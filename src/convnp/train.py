@@ -20,7 +20,7 @@ import numpy as np
 
 from .backend import to_numpy
 from .data import DataLoader, Dataset
-from .functional._validate import positive_int
+from . import checks
 from .functional.activation import softmax_forward
 from .io import save as save_checkpoint
 from .nn.module import Layer
@@ -139,7 +139,7 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     """
     if not isinstance(model, Layer):
         raise TypeError(f"fit: expected a convnp model, got {type(model).__name__}")
-    epochs = positive_int(epochs, "epochs", "fit")
+    epochs = checks.positive_int(epochs, "epochs", "fit")
     if transform is not None and isinstance(train, DataLoader):
         raise ValueError("fit: transform applies to a Dataset; give it to the DataLoader instead")
     master = np.random.default_rng(seed)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..functional._validate import pair
+from .. import checks
 from .dataset import Dataset
 
 # the extensions torchvision's ImageFolder accepts, compared in lower case
@@ -40,7 +40,7 @@ def image_folder(root, size=None, mode="L"):
     """
     who = "image_folder"
     mode = _check_mode(mode, who)
-    size = None if size is None else pair(size, "size", who)
+    size = None if size is None else checks.pair(size, "size", who)
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"{who}: folder {str(root)!r} does not exist")
@@ -68,7 +68,7 @@ def load_image(path, size=None, mode="L", *, who="load_image", relative_to=None)
     Raises: ImportError without Pillow; FileNotFoundError; ValueError if it cannot be decoded.
     """
     mode = _check_mode(mode, who)
-    size = None if size is None else pair(size, "size", who)
+    size = None if size is None else checks.pair(size, "size", who)
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:

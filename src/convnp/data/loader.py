@@ -1,7 +1,7 @@
 """DataLoader: float batches (x, y) drawn from a Dataset kept as uint8."""
 import numpy as np
 
-from ..functional._validate import positive_int
+from .. import checks
 from ..init import as_rng
 from .dataset import Dataset
 
@@ -41,7 +41,7 @@ class DataLoader:
             raise TypeError(
                 f"DataLoader: expected a Dataset or an (images, labels) tuple, got {type(dataset).__name__}"
             )
-        self.batch_size = positive_int(batch_size, "batch_size", "DataLoader")
+        self.batch_size = checks.positive_int(batch_size, "batch_size", "DataLoader")
         n = len(dataset.images)
         if n == 0:
             raise ValueError(f"DataLoader: the dataset {getattr(dataset, 'name', '')!r} is empty")

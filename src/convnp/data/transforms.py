@@ -8,7 +8,7 @@ Generator or None). The input batch is never modified.
 import numbers
 
 from .. import backend
-from ..functional._validate import pair, real
+from .. import checks
 from ..init import as_rng
 
 
@@ -40,7 +40,7 @@ class Normalize:
         values = (v,) if isinstance(v, numbers.Real) else tuple(v)
         if not values:
             raise ValueError(f"Normalize: {what} must not be empty")
-        return tuple(real(x, what, "Normalize") for x in values)
+        return tuple(checks.real(x, what, "Normalize") for x in values)
 
     def __call__(self, x):
         _check_batch(x, self)
@@ -67,7 +67,7 @@ class RandomCrop:
     """
 
     def __init__(self, size, padding=0, rng=None):
-        self.size = pair(size, "size", "RandomCrop")
+        self.size = checks.pair(size, "size", "RandomCrop")
         if not isinstance(padding, numbers.Integral) or isinstance(padding, bool):
             raise TypeError(f"RandomCrop: padding must be an int, got {padding!r}")
         if padding < 0:
@@ -108,7 +108,7 @@ class RandomHorizontalFlip:
     """
 
     def __init__(self, p=0.5, rng=None):
-        self.p = real(p, "p", "RandomHorizontalFlip", low=0.0, high=1.0)
+        self.p = checks.real(p, "p", "RandomHorizontalFlip", low=0.0, high=1.0)
         self.rng = as_rng(rng)
 
     def __call__(self, x):

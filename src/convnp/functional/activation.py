@@ -10,7 +10,7 @@ ELU'(0) = alpha). The dtype of ``x`` is kept end to end.
 import math
 
 from .. import backend
-from . import _validate
+from .. import checks
 
 # ---------------------------------------------------------------------------------------
 # erf: W. J. Cody, "Rational Chebyshev approximations for the error function",
@@ -111,7 +111,7 @@ def relu_forward(x, who="relu"):
     forward:  y = max(x, 0)
     backward: dx = dy * (x > 0)          (the derivative at 0 is taken as 0, as in PyTorch)
     """
-    _validate.floating(x, who)
+    checks.floating(x, who)
     xp = backend.array_module(x)
     mask = x > 0
     return xp.maximum(x, 0), mask
@@ -128,9 +128,9 @@ def leaky_relu_forward(x, negative_slope=0.01, who="leaky_relu"):
     forward:  y = x if x > 0 else a * x                 (a = negative_slope)
     backward: dx = dy if x > 0 else a * dy              (a at x = 0, as in PyTorch)
     """
-    _validate.floating(x, who)
+    checks.floating(x, who)
     # a Python float: a NumPy float64 scalar would turn float32 arrays into float64
-    negative_slope = _validate.real(negative_slope, "negative_slope", who)
+    negative_slope = checks.real(negative_slope, "negative_slope", who)
     xp = backend.array_module(x)
     mask = x > 0
     return xp.where(mask, x, x * negative_slope), (mask, negative_slope)
@@ -149,8 +149,8 @@ def elu_forward(x, alpha=1.0, who="elu"):
     forward:  y = x if x > 0 else alpha * (exp(x) - 1)
     backward: dx = dy if x > 0 else dy * alpha * exp(x)   (alpha at x = 0, as in PyTorch)
     """
-    _validate.floating(x, who)
-    alpha = _validate.real(alpha, "alpha", who)
+    checks.floating(x, who)
+    alpha = checks.real(alpha, "alpha", who)
     xp = backend.array_module(x)
     mask = x > 0
     # min(x, 0): exp of a large positive x would overflow on the branch that is thrown away
@@ -175,7 +175,7 @@ def gelu_forward(x, approximate="none", who="gelu"):
       forward:  y = x/2 * (1 + t),                   t = tanh(sqrt(2/pi) * (x + k x^3)), k = 0.044715
       backward: dx = dy * ((1 + t)/2 + x/2 * (1 - t^2) * sqrt(2/pi) * (1 + 3k x^2))
     """
-    _validate.floating(x, who)
+    checks.floating(x, who)
     if approximate not in ("none", "tanh"):
         raise ValueError(f"{who}: approximate must be 'none' or 'tanh', got {approximate!r}")
     xp = backend.array_module(x)
@@ -204,7 +204,7 @@ def sigmoid_forward(x, who="sigmoid"):
     forward:  y = 1 / (1 + e) if x >= 0 else e / (1 + e),   e = exp(-|x|) <= 1
     backward: dx = dy * y * (1 - y)
     """
-    _validate.floating(x, who)
+    checks.floating(x, who)
     xp = backend.array_module(x)
     e = xp.exp(-xp.abs(x))
     y = xp.where(x >= 0, 1, e) / (1 + e)
@@ -222,7 +222,7 @@ def tanh_forward(x, who="tanh"):
     forward:  y = tanh(x)
     backward: dx = dy * (1 - y^2)
     """
-    _validate.floating(x, who)
+    checks.floating(x, who)
     y = backend.array_module(x).tanh(x)
     return y, y
 
@@ -249,7 +249,7 @@ def softmax_forward(x, dim=1, who="softmax"):
     forward:  subtracting the max keeps exp from overflowing and does not change y
     backward: dx = y * (dy - sum_j(dy_j * y_j))       (sum along dim)
     """
-    _validate.floating(x, who)
+    checks.floating(x, who)
     axis = _axis(x, dim, who)
     xp = backend.array_module(x)
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
@@ -269,7 +269,7 @@ def log_softmax_forward(x, dim=1, who="log_softmax"):
     forward:  computed from the shifted logits, never as log(softmax(x)) (which underflows)
     backward: dx = dy - exp(y) * sum_j(dy_j)          (sum along dim)
     """
-    _validate.floating(x, who)
+    checks.floating(x, who)
     axis = _axis(x, dim, who)
     xp = backend.array_module(x)
     shifted = x - x.max(axis=axis, keepdims=True)

@@ -10,7 +10,7 @@ in-place addition (col2im) of a whole (C, N, OH, OW) block: no loop over pixels.
 import math
 
 from .. import backend
-from . import _validate as V
+from .. import checks
 
 
 def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
@@ -43,15 +43,15 @@ def resolve_padding(padding, kernel_size, stride, dilation, who="conv2d"):
             th, tw = (d * (k - 1) for d, k in zip(dilation, kernel_size))
             return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
         raise ValueError(f"{who}: padding must be an int, a pair of ints, 'valid' or 'same', got {padding!r}")
-    ph, pw = V.pair(padding, "padding", who, minimum=0)
+    ph, pw = checks.pair(padding, "padding", who, minimum=0)
     return (ph, ph, pw, pw)
 
 
 def window_geometry(x_shape, kernel_size, stride, padding, dilation, who):
     """Normalise the arguments to pairs and compute the output size; ValueError if it is < 1."""
-    kernel = V.pair(kernel_size, "kernel_size", who)
-    stride = V.pair(stride, "stride", who)
-    dilation = V.pair(dilation, "dilation", who)
+    kernel = checks.pair(kernel_size, "kernel_size", who)
+    stride = checks.pair(stride, "stride", who)
+    dilation = checks.pair(dilation, "dilation", who)
     pads = resolve_padding(padding, kernel, stride, dilation, who)
     h, w = x_shape[-2:]
     padded = (h + pads[0] + pads[1], w + pads[2] + pads[3])
@@ -94,7 +94,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
     n, c, h, w = x_shape
     want = (c * kh * kw, n * oh * ow)
     if tuple(cols.shape) != want:
-        raise ValueError(f"col2im: expected cols of shape {V.shape_str(want)}, got {V.shape_str(cols.shape)}")
+        raise ValueError(f"col2im: expected cols of shape {checks.shape_str(want)}, got {checks.shape_str(cols.shape)}")
     xp = backend.array_module(cols)
     dx_pad = xp.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
     col2im_add(cols.reshape(c, kh, kw, n, oh, ow), dx_pad.transpose(1, 0, 2, 3), geometry)

@@ -26,7 +26,7 @@ What makes it fast beyond that (issue 4; measured on a 2-core EPYC, one BLAS thr
   copies short strided rows (im2col) 2-3x faster than it adds them (col2im).
 """
 from .. import backend
-from . import _validate as V
+from .. import checks
 from .columns import col2im_add, im2col_into, pad, reused, window_geometry
 
 
@@ -259,20 +259,20 @@ def _samples_last(f, x_shape, geometry):
 
 def _check(x, weight, bias, stride, padding, dilation, groups, who):
     """Validate conv2d_forward's arguments; return the geometry."""
-    V.floating(weight, who)
+    checks.floating(weight, who)
     if weight.ndim != 4:
         raise ValueError(f"{who}: expected weight (F, C/groups, KH, KW), got {tuple(weight.shape)}")
-    groups = V.positive_int(groups, "groups", who)
+    groups = checks.positive_int(groups, "groups", who)
     f, c_g, kh, kw = weight.shape
     if f % groups:
         raise ValueError(f"{who}: out channels {f} (weight.shape[0]) must be divisible by groups={groups}")
-    V.input_shape(x, who, f"(N, {c_g * groups}, H, W)", 4, c_g * groups)
-    V.same_dtype(x, weight, who)
+    checks.input_shape(x, who, f"(N, {c_g * groups}, H, W)", 4, c_g * groups)
+    checks.same_dtype(x, weight, who)
     if bias is not None:
-        V.floating(bias, who)
+        checks.floating(bias, who)
         if tuple(bias.shape) != (f,):
             raise ValueError(f"{who}: expected bias of shape ({f},), got {tuple(bias.shape)}")
-        V.same_dtype(x, bias, who)
+        checks.same_dtype(x, bias, who)
     return window_geometry(x.shape, (kh, kw), stride, padding, dilation, who)
 
 

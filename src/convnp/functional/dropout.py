@@ -3,7 +3,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..init import as_rng
-from . import _validate
+from .. import checks
 
 
 def dropout_forward(x, p=0.5, rng=None, training=True, who="dropout"):
@@ -16,8 +16,8 @@ def dropout_forward(x, p=0.5, rng=None, training=True, who="dropout"):
     backward: dx = dy * mask (the same mask)
     Returns: (y, mask); mask is None, and y is x itself, when not training or p == 0.
     """
-    _validate.floating(x, who)
-    p = _validate.real(p, "p", who, 0, 1, high_open=True)
+    checks.floating(x, who)
+    p = checks.real(p, "p", who, 0, 1, high_open=True)
     if not training or p == 0:
         return x, None
     draw_dtype = np.float32 if x.dtype == np.float32 else np.float64

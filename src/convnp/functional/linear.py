@@ -1,5 +1,5 @@
 """Affine map y = x @ W.T + b (torch.nn.functional.linear, weight laid out (D_out, D_in))."""
-from . import _validate
+from .. import checks
 
 
 def linear_forward(x, weight, bias=None, who="linear"):
@@ -11,8 +11,8 @@ def linear_forward(x, weight, bias=None, who="linear"):
     backward: dx = dy @ W,  dW = dy.T @ x,  db = sum over n of dy[n]
     Returns: (y, cache).
     """
-    _validate.input_shape(x, who, f"(N, {weight.shape[1]})", 2, channels=weight.shape[1])
-    _validate.same_dtype(x, weight, who)
+    checks.input_shape(x, who, f"(N, {weight.shape[1]})", 2, channels=weight.shape[1])
+    checks.same_dtype(x, weight, who)
     y = x @ weight.T
     if bias is not None:
         y += bias

@@ -5,11 +5,11 @@ the prediction's dtype; ``*_backward(dloss, cache)`` gives d(dloss * loss)/d(pre
 with ``dloss`` the upstream scalar (1.0 when the loss is what is minimised).
 """
 from .. import backend
-from . import _validate
+from .. import checks
 
 
 def _check_scores(x, what, who):
-    _validate.floating(x, who)
+    checks.floating(x, who)
     if x.ndim != 2:
         raise ValueError(f"{who}: expected {what} (N, C), got {tuple(x.shape)}")
 
@@ -27,8 +27,8 @@ def cross_entropy_forward(logits, targets, label_smoothing=0.0, who="cross_entro
     """
     _check_scores(logits, "logits", who)
     n, c = logits.shape
-    _validate.labels(targets, c, n, who)
-    label_smoothing = _validate.real(label_smoothing, "label_smoothing", who, 0, 1)
+    checks.labels(targets, c, n, who)
+    label_smoothing = checks.real(label_smoothing, "label_smoothing", who, 0, 1)
     xp = backend.array_module(logits)
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
@@ -64,7 +64,7 @@ def nll_forward(log_probs, targets, who="nll"):
     """
     _check_scores(log_probs, "log-probabilities", who)
     n, c = log_probs.shape
-    _validate.labels(targets, c, n, who)
+    checks.labels(targets, c, n, who)
     xp = backend.array_module(log_probs)
     loss = -log_probs[xp.arange(n), targets].mean()
     return loss, (log_probs.shape, log_probs.dtype, targets)
@@ -87,7 +87,7 @@ def mse_forward(pred, target, who="mse"):
     forward:  loss = 1/K * sum (pred - target)^2,   K = pred.size
     backward: dpred = dloss * 2 * (pred - target) / K
     """
-    _validate.floating(pred, who)
+    checks.floating(pred, who)
     if not hasattr(target, "dtype") or target.dtype.kind != "f":
         got = getattr(target, "dtype", type(target).__name__)
         raise TypeError(f"{who}: target must be a floating-point array, got {got}")

@@ -7,11 +7,11 @@ updated in place; otherwise the running statistics normalise it.
 import math
 
 from .. import backend
-from . import _validate
+from .. import checks
 
 
 def _check(x, running_mean, running_var, weight, bias, training, who):
-    _validate.floating(x, who)
+    checks.floating(x, who)
     if x.ndim < 2:
         raise ValueError(f"{who}: expected input (N, C, *) with at least 2 dimensions, got {tuple(x.shape)}")
     c = x.shape[1]
@@ -57,8 +57,8 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
     """
     _check(x, running_mean, running_var, weight, bias, training, who)
     # Python floats: NumPy float64 scalars would turn float32 arrays into float64
-    eps = _validate.real(eps, "eps", who, low=0)
-    momentum = _validate.real(momentum, "momentum", who, 0, 1)
+    eps = checks.real(eps, "eps", who, low=0)
+    momentum = checks.real(momentum, "momentum", who, 0, 1)
     xp = backend.array_module(x)
     x3 = _as_ncl(x)
     m = x3.shape[0] * x3.shape[2]  # values per channel

@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from ..backend import array_module
-from . import _validate
+from .. import checks
 
 
 # -- geometry ---------------------------------------------------------------------------
@@ -43,9 +43,9 @@ def pool_output_size(size, kernel_size, stride, padding=0, ceil_mode=False):
 
 def _pool_args(kernel_size, stride, padding, who):
     """Validated (kernel, stride, padding) pairs; stride None means stride = kernel."""
-    kernel = _validate.pair(kernel_size, "kernel_size", who)
-    stride = kernel if stride is None else _validate.pair(stride, "stride", who)
-    padding = _validate.pair(padding, "padding", who, minimum=0)
+    kernel = checks.pair(kernel_size, "kernel_size", who)
+    stride = kernel if stride is None else checks.pair(stride, "stride", who)
+    padding = checks.pair(padding, "padding", who, minimum=0)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(
             f"{who}: padding must be at most half of kernel_size, got padding {padding}"
@@ -70,7 +70,7 @@ def _output_hw(shape, kernel, stride, padding, ceil_mode, who):
 
 
 def _checked(x, kernel_size, stride, padding, ceil_mode, who):
-    _validate.input_shape(x, who, "(N, C, H, W)", 4)
+    checks.input_shape(x, who, "(N, C, H, W)", 4)
     kernel, stride, padding = _pool_args(kernel_size, stride, padding, who)
     return kernel, stride, padding, _output_hw(x.shape, kernel, stride, padding, ceil_mode, who)
 
@@ -238,7 +238,7 @@ def global_avg_pool2d_forward(x, who="global_avg_pool2d"):
     backward: dx[n, c, h, w] = dy[n, c] / (H*W)
     Returns: (y, cache).
     """
-    _validate.input_shape(x, who, "(N, C, H, W)", 4)
+    checks.input_shape(x, who, "(N, C, H, W)", 4)
     if x.shape[2] < 1 or x.shape[3] < 1:
         raise ValueError(f"{who}: expected input (N, C, H, W) with H, W >= 1, got {tuple(x.shape)}")
     return x.mean(axis=(2, 3), keepdims=True), (tuple(x.shape), x.dtype)
@@ -274,8 +274,8 @@ def adaptive_avg_pool2d_forward(x, output_size, who="adaptive_avg_pool2d"):
     backward: dx = A.T @ dy @ B
     Returns: (y, cache).
     """
-    _validate.input_shape(x, who, "(N, C, H, W)", 4)
-    out_h, out_w = _validate.pair(output_size, "output_size", who)
+    checks.input_shape(x, who, "(N, C, H, W)", 4)
+    out_h, out_w = checks.pair(output_size, "output_size", who)
     if x.shape[2] < 1 or x.shape[3] < 1:
         raise ValueError(f"{who}: expected input (N, C, H, W) with H, W >= 1, got {tuple(x.shape)}")
     xp = array_module(x)

@@ -6,7 +6,7 @@ the ``inplace`` option. Shape: input any -> output same.
 import numbers
 
 from .. import functional as F
-from ..functional import _validate
+from .. import checks
 from .module import Layer
 
 
@@ -49,7 +49,7 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, negative_slope=0.01):
         super().__init__()
-        self.negative_slope = _validate.real(negative_slope, "negative_slope", "LeakyReLU")
+        self.negative_slope = checks.real(negative_slope, "negative_slope", "LeakyReLU")
 
     def _args(self):
         return (self.negative_slope,)
@@ -69,7 +69,7 @@ class ELU(_Elementwise):
 
     def __init__(self, alpha=1.0):
         super().__init__()
-        self.alpha = _validate.real(alpha, "alpha", "ELU")
+        self.alpha = checks.real(alpha, "alpha", "ELU")
 
     def _args(self):
         return (self.alpha,)

@@ -1,6 +1,6 @@
 """Conv2d: the layer that owns a convolution's weight and bias (torch.nn.Conv2d's layout)."""
 from .. import init
-from ..functional import _validate as V
+from .. import checks
 from .. import functional as F
 from ..functional.columns import window_geometry
 from .module import Layer, Parameter
@@ -26,9 +26,9 @@ class Conv2d(Layer):
                  bias=True, rng=None):
         super().__init__()
         who = "Conv2d"
-        self.in_channels = V.positive_int(in_channels, "in_channels", who)
-        self.out_channels = V.positive_int(out_channels, "out_channels", who)
-        self.groups = V.positive_int(groups, "groups", who)
+        self.in_channels = checks.positive_int(in_channels, "in_channels", who)
+        self.out_channels = checks.positive_int(out_channels, "out_channels", who)
+        self.groups = checks.positive_int(groups, "groups", who)
         if in_channels % groups or out_channels % groups:
             raise ValueError(
                 f"{who}: in_channels ({in_channels}) and out_channels ({out_channels}) must be"
@@ -36,9 +36,9 @@ class Conv2d(Layer):
             )
         if not isinstance(bias, bool):
             raise TypeError(f"{who}: bias must be True or False, got {bias!r}")
-        self.kernel_size = V.pair(kernel_size, "kernel_size", who)
-        self.stride = V.pair(stride, "stride", who)
-        self.dilation = V.pair(dilation, "dilation", who)
+        self.kernel_size = checks.pair(kernel_size, "kernel_size", who)
+        self.stride = checks.pair(stride, "stride", who)
+        self.dilation = checks.pair(dilation, "dilation", who)
         F.resolve_padding(padding, self.kernel_size, self.stride, self.dilation, who)  # refuses bad values now
         self.padding = padding
         # The arguments as given, lists for pairs: what config() (repr, model files) reports.

@@ -1,7 +1,7 @@
 """Dropout layer: inverted dropout while training, identity in eval mode."""
 from .. import functional as F
 from .. import init
-from ..functional import _validate
+from .. import checks
 from .module import Layer
 
 
@@ -20,7 +20,7 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5, rng=None):
         super().__init__()
-        self.p = _validate.real(p, "p", "Dropout", 0, 1, high_open=True)
+        self.p = checks.real(p, "p", "Dropout", 0, 1, high_open=True)
         self._rng = init.as_rng(rng)
 
     def config(self):

@@ -4,7 +4,7 @@ import numbers
 
 from .. import functional as F
 from .. import init
-from ..functional import _validate
+from .. import checks
 from .module import Layer, Parameter
 
 
@@ -20,8 +20,8 @@ class Linear(Layer):
 
     def __init__(self, in_features, out_features, bias=True, rng=None):
         super().__init__()
-        self.in_features = _validate.positive_int(in_features, "in_features", "Linear")
-        self.out_features = _validate.positive_int(out_features, "out_features", "Linear")
+        self.in_features = checks.positive_int(in_features, "in_features", "Linear")
+        self.out_features = checks.positive_int(out_features, "out_features", "Linear")
         if not isinstance(bias, bool):
             raise TypeError(f"Linear: bias must be a bool, got {bias!r}")
         rng = init.as_rng(rng)

@@ -4,7 +4,7 @@
     model.backward(loss_fn.backward())
 """
 from .. import functional as F
-from ..functional import _validate
+from .. import checks
 from .module import Layer
 
 
@@ -51,7 +51,7 @@ class CrossEntropyLoss(Loss):
 
     def __init__(self, label_smoothing=0.0):
         super().__init__()
-        self.label_smoothing = _validate.real(label_smoothing, "label_smoothing", "CrossEntropyLoss", 0, 1)
+        self.label_smoothing = checks.real(label_smoothing, "label_smoothing", "CrossEntropyLoss", 0, 1)
 
     def _args(self):
         return (self.label_smoothing,)

@@ -10,7 +10,7 @@ import inspect
 
 import numpy as np
 
-from ..functional._validate import shape_str
+from .. import checks
 
 
 class Parameter:
@@ -40,7 +40,7 @@ class Parameter:
         self.grad[...] = 0
 
     def __repr__(self):
-        return f"Parameter(shape={shape_str(self.data.shape)}, dtype={self.data.dtype})"
+        return f"Parameter(shape={checks.shape_str(self.data.shape)}, dtype={self.data.dtype})"
 
 
 class Layer:
@@ -194,7 +194,7 @@ class Layer:
                 have = targets[key][2]
                 got = np.shape(value)
                 if got != have.shape:
-                    problems.append(f"{key}: expected shape {shape_str(have.shape)}, got {shape_str(got)}")
+                    problems.append(f"{key}: expected shape {checks.shape_str(have.shape)}, got {checks.shape_str(got)}")
         if problems:
             raise ValueError(f"{type(self).__name__}.load_state_dict: " + "; ".join(problems))
         for key, value in state.items():

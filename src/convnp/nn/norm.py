@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import functional as F
-from ..functional import _validate
+from .. import checks
 from .module import Layer, Parameter
 
 
@@ -22,9 +22,9 @@ class _BatchNorm(Layer):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
         super().__init__()
         who = type(self).__name__
-        self.num_features = _validate.positive_int(num_features, "num_features", who)
-        self.eps = _validate.real(eps, "eps", who, low=0)
-        self.momentum = None if momentum is None else _validate.real(momentum, "momentum", who, 0, 1)
+        self.num_features = checks.positive_int(num_features, "num_features", who)
+        self.eps = checks.real(eps, "eps", who, low=0)
+        self.momentum = None if momentum is None else checks.real(momentum, "momentum", who, 0, 1)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         c = self.num_features
@@ -40,11 +40,11 @@ class _BatchNorm(Layer):
             self._buffers = ()
 
     def forward(self, x):
-        _validate.input_shape(x, self, self._pattern.format(C=self.num_features), self._ndims,
+        checks.input_shape(x, self, self._pattern.format(C=self.num_features), self._ndims,
                               channels=self.num_features)
         reference = self.weight.data if self.affine else self.running_mean
         if reference is not None:
-            _validate.same_dtype(x, reference, self)
+            checks.same_dtype(x, reference, self)
         update = self.training and self.track_running_stats
         momentum = 0.0
         if update:

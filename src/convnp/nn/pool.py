@@ -1,6 +1,6 @@
 """Pooling layers: MaxPool2d, AvgPool2d and AdaptiveAvgPool2d (no parameters)."""
 from .. import functional as F
-from ..functional import _validate
+from .. import checks
 from ..functional.pool import (
     _output_hw,
     _pool_args,
@@ -106,7 +106,7 @@ class AdaptiveAvgPool2d(Layer):
 
     def __init__(self, output_size):
         super().__init__()
-        self._size = _validate.pair(output_size, "output_size", "AdaptiveAvgPool2d")
+        self._size = checks.pair(output_size, "output_size", "AdaptiveAvgPool2d")
         self.output_size = _as_given(output_size)
 
     def config(self):

@@ -1,6 +1,6 @@
 """Adam and AdamW: moment estimates with bias correction."""
 from .. import backend
-from ..functional._validate import real
+from .. import checks
 from .optimizer import Optimizer, _check_flags, _check_numbers, _direction, _lerp_
 
 
@@ -38,7 +38,7 @@ class Adam(Optimizer):
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{who}: betas must be a pair of numbers, got {betas!r}")
-        group["betas"] = tuple(real(b, f"betas[{i}]", who, low=0, high=1, high_open=True)
+        group["betas"] = tuple(checks.real(b, f"betas[{i}]", who, low=0, high=1, high_open=True)
                                for i, b in enumerate(betas))
         return group
 

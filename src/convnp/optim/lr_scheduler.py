@@ -7,7 +7,7 @@ to the last bit.
 """
 import math
 
-from ..functional._validate import positive_int, real
+from .. import checks
 from .optimizer import Optimizer
 
 
@@ -83,8 +83,8 @@ class StepLR(LRScheduler):
     hyperparameters = ("step_size", "gamma")
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        self.step_size = positive_int(step_size, "step_size", type(self).__name__)
-        self.gamma = real(gamma, "gamma", type(self).__name__)
+        self.step_size = checks.positive_int(step_size, "step_size", type(self).__name__)
+        self.gamma = checks.real(gamma, "gamma", type(self).__name__)
         super().__init__(optimizer)
 
     def get_lr(self):
@@ -104,7 +104,7 @@ class ExponentialLR(LRScheduler):
     hyperparameters = ("gamma",)
 
     def __init__(self, optimizer, gamma):
-        self.gamma = real(gamma, "gamma", type(self).__name__)
+        self.gamma = checks.real(gamma, "gamma", type(self).__name__)
         super().__init__(optimizer)
 
     def get_lr(self):
@@ -134,8 +134,8 @@ class CosineAnnealingLR(LRScheduler):
     hyperparameters = ("T_max", "eta_min")
 
     def __init__(self, optimizer, T_max, eta_min=0):
-        self.T_max = positive_int(T_max, "T_max", type(self).__name__)
-        self.eta_min = real(eta_min, "eta_min", type(self).__name__)
+        self.T_max = checks.positive_int(T_max, "T_max", type(self).__name__)
+        self.eta_min = checks.real(eta_min, "eta_min", type(self).__name__)
         super().__init__(optimizer)
 
     def get_lr(self):

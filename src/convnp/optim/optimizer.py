@@ -10,7 +10,7 @@ model file beside the weights.
 import numpy as np
 
 from .. import backend
-from ..functional._validate import real, shape_str
+from .. import checks
 from ..nn.module import Parameter
 
 
@@ -198,7 +198,7 @@ def _lerp_(xp, start, end, weight, tmp):
 def _check_numbers(group, who, **bounds):
     """Check group[key] for each key=dict(low=..., ...) as a finite float within bounds."""
     for key, kw in bounds.items():
-        group[key] = real(group[key], key, who, **kw)
+        group[key] = checks.real(group[key], key, who, **kw)
 
 
 def _check_flags(group, who, *keys):
@@ -234,6 +234,6 @@ def _copy_in(p, name, value, who):
     if hasattr(value, "shape") or isinstance(value, list):
         array = np.asarray(backend.to_numpy(value))
         if array.shape != p.data.shape:
-            raise ValueError(f"{who}: expected shape {shape_str(p.data.shape)}, got {shape_str(array.shape)}")
+            raise ValueError(f"{who}: expected shape {checks.shape_str(p.data.shape)}, got {checks.shape_str(array.shape)}")
         return backend.array_module(p.data).array(array, dtype=p.data.dtype)
     return value

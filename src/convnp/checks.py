@@ -1,4 +1,4 @@
-"""Shared checks that build error messages: what was expected, what was given.
+"""Shared argument checks whose errors say what was expected and what was given.
 
 ``who`` names the caller in the message. It may be any object (a layer passes
 itself); it is only formatted when a check fails, so passing ``self`` costs nothing.
