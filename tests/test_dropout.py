@@ -49,8 +49,9 @@ def test_backward_uses_the_same_mask():
     kept = y != 0
     np.testing.assert_array_equal(dx[~kept], 0)
     np.testing.assert_allclose(dx[kept], dy[kept] / 0.6, rtol=1e-15)
-    # a second backward reuses the same mask; a new forward draws a new one
-    np.testing.assert_array_equal(layer.backward(dy), dx)
+    # a second backward after one forward is refused; a new forward draws a new mask
+    with pytest.raises(RuntimeError, match="twice after one forward"):
+        layer.backward(dy)
     layer(x)
     assert not np.array_equal(layer.backward(dy), dx)
 

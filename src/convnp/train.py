@@ -8,8 +8,7 @@ The loop that ``fit`` runs for each batch is the one a learner writes by hand::
     optimizer.step()
 
 ``input_grad=False`` lets the first layer skip its input gradient, as PyTorch does for
-inputs that need no grad (``fit`` calls ``model.backward_params(dy)``, which does this for
-any layer, plain ``backward(dy)`` where the model cannot skip dx). Around the loop ``fit`` adds a progress bar, validation, a History,
+inputs that need no grad. Around the loop ``fit`` adds a progress bar, validation, a History,
 callbacks, a stop on a NaN loss, a clean stop on Ctrl-C and exact resumption from a checkpoint.
 """
 import json
@@ -198,7 +197,7 @@ def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, histor
             if not math.isfinite(value):
                 raise TrainingError(f"fit: the loss became {value} at epoch {epoch}, batch {i + 1};"
                                     f" training stopped{_kept(checkpoint)}. Try a lower learning rate.", history)
-            model.backward_params(loss.backward())
+            model.backward(loss.backward(), input_grad=False)
             optimizer.step()
             n = len(y)
             total_loss += value * n

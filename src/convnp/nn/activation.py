@@ -23,7 +23,7 @@ class _Elementwise(Layer):
         y, self._cache = self._fn(x, *self._args(), who=self)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return self._grad(dy, self.take_cache())
 
     def extra_repr(self):

@@ -24,8 +24,6 @@ class Sequential(Layer):
             x = layer(x)
         return x
 
-    skips_input_grad = True
-
     def backward(self, dy, input_grad=True):
         """Each layer's backward in reverse order; returns dx, or None when ``input_grad`` is False.
 
@@ -37,10 +35,8 @@ class Sequential(Layer):
             return dy if input_grad else None
         for layer in reversed(self.layers[1:]):
             dy = layer.backward(dy)
-        if input_grad:
-            return self.layers[0].backward(dy)
-        self.layers[0].backward_params(dy)
-        return None
+        dx = self.layers[0].backward(dy, input_grad=input_grad)
+        return dx if input_grad else None
 
     def output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -103,10 +99,11 @@ class Residual(Layer):
         self._cache = True
         return y + s
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         self.take_cache()
-        dx = self.block.backward(dy)
-        return dx + (dy if self.shortcut is None else self.shortcut.backward(dy))
+        dx = self.block.backward(dy, input_grad=input_grad)
+        ds = dy if self.shortcut is None else self.shortcut.backward(dy, input_grad=input_grad)
+        return dx + ds if input_grad else None
 
     def output_shape(self, input_shape):
         return self.block.output_shape(input_shape)

@@ -67,14 +67,11 @@ class Conv2d(Layer):
         )
         return y
 
-    skips_input_grad = True
-
     def backward(self, dy, input_grad=True):
         """Accumulate the weight (and bias) gradients; return dx, or None when ``input_grad`` is False."""
         dx, dweight, dbias = F.conv2d_backward(dy, self.take_cache(), input_grad)  # RuntimeError if no forward ran
-        self.weight.grad += dweight  # accumulate; zero_grad() resets
-        if self.bias is not None:
-            self.bias.grad += dbias
+        self._accumulate(self.weight, dweight)  # accumulate; zero_grad() resets
+        self._accumulate(self.bias, dbias)
         return dx
 
     def output_shape(self, input_shape):

@@ -34,6 +34,6 @@ class Dropout(Layer):
         self._cache = (mask,)                      # mask is None in eval mode; the tuple marks that forward ran
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         (mask,) = self.take_cache()
         return F.dropout_backward(dy, mask)

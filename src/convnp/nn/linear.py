@@ -36,14 +36,11 @@ class Linear(Layer):
         y, self._cache = F.linear_forward(x, self.weight.data, b, who=self)
         return y
 
-    skips_input_grad = True
-
     def backward(self, dy, input_grad=True):
         """Accumulate the weight (and bias) gradients; return dx, or None when ``input_grad`` is False."""
         dx, dw, db = F.linear_backward(dy, self.take_cache(), input_grad)
-        self.weight.grad += dw                 # accumulate; zero_grad() resets
-        if self.bias is not None:
-            self.bias.grad += db
+        self._accumulate(self.weight, dw)      # accumulate; zero_grad() resets
+        self._accumulate(self.bias, db)
         return dx
 
     def output_shape(self, input_shape):
@@ -98,7 +95,7 @@ class Flatten(Layer):
         self._cache = tuple(x.shape)
         return x.reshape(self.output_shape(x.shape))     # explicit sizes, not -1: N may be 0
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return dy.reshape(self.take_cache())
 
 
@@ -112,6 +109,6 @@ class Identity(Layer):
         self._cache = True                         # only to tell backward that forward ran
         return x
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         self.take_cache()
         return dy

@@ -18,11 +18,14 @@ class Parameter:
 
     ``data`` and ``grad`` have the same shape and dtype; ``grad`` starts at zero,
     ``backward`` adds to it and ``zero_grad`` sets it back to zero in place.
+    ``requires_grad=False`` freezes it (fine-tuning): layers compute no gradient for it
+    and optimizers leave it as it is.
     """
 
-    def __init__(self, data):
+    def __init__(self, data, requires_grad=True):
         self.data = data
         self.grad = np.zeros_like(data) if isinstance(data, np.ndarray) else data * 0
+        self.requires_grad = bool(requires_grad)
 
     @property
     def shape(self):
@@ -40,22 +43,30 @@ class Parameter:
         self.grad[...] = 0
 
     def __repr__(self):
-        return f"Parameter(shape={checks.shape_str(self.data.shape)}, dtype={self.data.dtype})"
+        frozen = "" if self.requires_grad else ", requires_grad=False"
+        return f"Parameter(shape={checks.shape_str(self.data.shape)}, dtype={self.data.dtype}{frozen})"
 
 
 class Layer:
     """Base class of layers and containers.
 
-    Subclasses implement ``forward(x)``, ``backward(dy) -> dx`` and, when their
-    constructor takes arguments, ``config()`` (the arguments that rebuild the layer;
+    Subclasses implement ``forward(x)``, ``backward(dy, input_grad=True) -> dx`` and, when
+    their constructor takes arguments, ``config()`` (the arguments that rebuild the layer;
     ``repr`` and model files both use it). Buffers (non-trainable state that is
     saved, such as running statistics) are listed by name in ``_buffers``.
+
+    The protocol every layer follows:
+    - ``forward`` keeps what its backward needs in ``self._cache`` (one assignment) and no
+      other per-call state: a layer may be called several times before backward, and a
+      model (``nn.Model``) keeps each call's cache and puts it back before that call's backward.
+    - ``backward`` takes the cache with ``take_cache()``, which consumes it (a second
+      backward after one forward is an error, not doubled gradients), adds parameter
+      gradients with ``_accumulate`` (nothing for a frozen parameter) and returns dx.
+      ``input_grad=False`` says the caller has no use for dx (the first layer of a training
+      step): a layer may then skip computing it and return None.
     """
 
     _buffers = ()
-    # True where backward(dy, input_grad=False) skips computing dx and returns None (Conv2d,
-    # Linear, Sequential); backward_params uses it.
-    skips_input_grad = False
 
     def __init__(self):
         self.training = True
@@ -68,25 +79,29 @@ class Layer:
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
 
-    def backward_params(self, dy):
-        """Backward for the parameter gradients alone (a training step has no use for dx).
-
-        Layers that can (``skips_input_grad``) skip computing dx; the others compute it and
-        it is dropped. Returns None.
-        """
-        if self.skips_input_grad:
-            self.backward(dy, input_grad=False)
-        else:
-            self.backward(dy)
-
     def take_cache(self):
-        """The cache of the last forward; RuntimeError if forward has not run."""
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
-        return self._cache
+        """The cache of the last forward, consumed: RuntimeError if no forward is waiting for its backward."""
+        cache = self._cache
+        if cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward() called before forward(), or twice after one"
+                               " forward; run forward again before each backward")
+        self._cache = None
+        return cache
+
+    @staticmethod
+    def _accumulate(param, grad):
+        """param.grad += grad, unless param is None or frozen (requires_grad False)."""
+        if param is not None and param.requires_grad:
+            param.grad += grad
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (False) or unfreeze every parameter of this layer and the layers below; returns self."""
+        for p in self.parameters():
+            p.requires_grad = bool(requires_grad)
+        return self
 
     def output_shape(self, input_shape):
         """Shape of the output for an input of ``input_shape`` (default: unchanged)."""

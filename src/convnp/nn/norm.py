@@ -61,11 +61,10 @@ class _BatchNorm(Layer):
             self.num_batches_tracked += 1
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         dx, dweight, dbias = F.batch_norm_backward(dy, self.take_cache())
-        if self.affine:
-            self.weight.grad += dweight
-            self.bias.grad += dbias
+        self._accumulate(self.weight, dweight)
+        self._accumulate(self.bias, dbias)
         return dx
 
     def config(self):

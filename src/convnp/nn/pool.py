@@ -64,7 +64,7 @@ class MaxPool2d(_Pool2d):
                                               who=self)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return F.max_pool2d_backward(dy, self.take_cache())
 
 
@@ -90,7 +90,7 @@ class AvgPool2d(_Pool2d):
                                               self.count_include_pad, who=self)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return F.avg_pool2d_backward(dy, self.take_cache())
 
 
@@ -121,7 +121,7 @@ class AdaptiveAvgPool2d(Layer):
             self._cache = (adaptive_avg_pool2d_backward, cache)
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         backward, cache = self.take_cache()
         return backward(dy, cache)
 
