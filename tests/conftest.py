@@ -36,3 +36,53 @@ def to_numpy(t):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def torch():
+    """PyTorch (skipped without it), on one thread for the test: on tiny tensors a pool only adds hand-off cost."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
+def torch_parity(layer, torch_module, *inputs, dtype, seed=0, what=None):
+    """Run a convnp layer and a torch.nn module with the same weights; compare everything.
+
+    The torch module gets the layer's state_dict (so the keys must agree, as they do by
+    design), both run forward on ``inputs`` (float arrays get gradients) and backward from
+    the same random upstream gradient; compared: the output(s), the gradient of each float
+    input, every parameter gradient (by name) and every buffer (running statistics) after
+    the forward. Returns the layer's output.
+    """
+    import torch
+
+    what = what or type(layer).__name__
+    torch_module = torch_module.to(torch.float64 if np.dtype(dtype) == np.float64 else torch.float32)
+    torch_module.load_state_dict({k: torch.tensor(np.asarray(v)) for k, v in layer.state_dict().items()})
+    torch_module.train(layer.training)
+    t_in = [torch.tensor(x, requires_grad=x.dtype.kind == "f") if isinstance(x, np.ndarray) else x for x in inputs]
+    y = layer(*inputs)
+    t_y = torch_module(*t_in)
+    ys, t_ys = (y, t_y) if isinstance(y, tuple) else ((y,), (t_y,))
+    rng = np.random.default_rng(seed + 1000)
+    dys = [rng.standard_normal(o.shape).astype(dtype) if o.dtype.kind == "f" else None for o in ys]
+    for i, (o, t_o) in enumerate(zip(ys, t_ys)):
+        assert_matches(o, to_numpy(t_o), dtype, f"{what} output {i}")
+    grads = layer.backward(*dys)
+    torch.autograd.backward([t for t, d in zip(t_ys, dys) if d is not None],
+                            [torch.tensor(d) for d in dys if d is not None])
+    grads = grads if isinstance(grads, tuple) else (grads,)
+    for i, (g, t) in enumerate(zip(grads, t_in)):
+        if isinstance(t, torch.Tensor) and t.requires_grad:
+            assert_matches(g, to_numpy(t.grad), dtype, f"{what} input {i} gradient")
+    t_params = dict(torch_module.named_parameters())
+    for name, p in layer.named_parameters():
+        assert_matches(p.grad, to_numpy(t_params[name].grad), dtype, f"{what} {name} gradient")
+    t_buffers = dict(torch_module.named_buffers())
+    for name, b in layer.named_buffers():
+        if b is not None and np.asarray(b).dtype.kind == "f":
+            assert_matches(b, to_numpy(t_buffers[name]), dtype, f"{what} buffer {name}")
+    return y

@@ -67,20 +67,6 @@ def random_config(seed):
     return kwargs, (n, c_in, h, w)
 
 
-@pytest.fixture
-def torch():
-    """PyTorch, run on one thread for the duration of a test (restored afterwards).
-
-    On these tiny tensors a thread pool only adds hand-off cost: measured 6 ms against
-    120 ms per call with 2 threads on a busy 2-core machine.
-    """
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield torch
-    torch.set_num_threads(threads)
-
-
 def torch_conv(torch, layer, x, dy):
     """PyTorch's output and gradients (x, weight, bias) for ``layer``'s parameters and config."""
     tx = torch.tensor(x, requires_grad=True)
