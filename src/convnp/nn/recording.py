@@ -138,13 +138,23 @@ def call(layer, args, kwargs):
 
 def _unwrap(args):
     """Parameters given to a merge op outside a model: their arrays."""
-    from .module import Parameter
-
+    Parameter = _parameter_class()
     return tuple(a.data if isinstance(a, Parameter) else a for a in args)
 
 
 def _is_array(x):
-    return isinstance(x, np.ndarray) or (hasattr(x, "__array_namespace__") and hasattr(x, "shape"))
+    return type(x) is np.ndarray or isinstance(x, np.ndarray) or (hasattr(x, "__array_namespace__") and hasattr(x, "shape"))
+
+
+_Parameter = None   # convnp.nn.module.Parameter, set on first use (module imports this file)
+
+
+def _parameter_class():
+    global _Parameter
+    if _Parameter is None:
+        from .module import Parameter
+        _Parameter = Parameter
+    return _Parameter
 
 
 def _resolve(tape, layer, args, kwargs):
@@ -154,8 +164,7 @@ def _resolve(tape, layer, args, kwargs):
     carry a gradient back: it is refused, naming the layer and the fix. Parameters may be passed
     to merge ops: the layer gets their data and their gradient is added to ``.grad``.
     """
-    from .module import Parameter
-
+    Parameter = _parameter_class()
     for key, value in kwargs.items():
         if _is_array(value) and value.dtype.kind == "f":
             raise TypeError(f"{_where(tape, layer)}: pass arrays positionally, not as the keyword {key!r}")
@@ -262,7 +271,12 @@ def _needs_grad(tape, input_grad):
 
 def _trainable(layer):
     """Whether a layer (or a model, with all below it) has a parameter that takes a gradient."""
-    return any(p.requires_grad for p in layer.parameters())
+    Parameter = _parameter_class()
+    for _, m in layer._named_modules(""):
+        for v in vars(m).values():
+            if isinstance(v, Parameter) and v.requires_grad:
+                return True
+    return False
 
 
 def _route(grads, needs, c, dxs, want_dx):
