@@ -244,3 +244,28 @@ def test_new_layers_save_load_and_summary(tmp_path):
     out = io.StringIO()
     model.summary((2, 5, 5), file=out)
     assert "GroupNorm" in out.getvalue() and "(None, 6)" in out.getvalue()
+
+
+def test_new_layers_called_twice_inside_a_model_match_torch(torch):
+    """A shared GroupNorm and PReLU called on two inputs before one backward (each call keeps its cache)."""
+
+    class Twice(nn.Model):
+        def __init__(self):
+            super().__init__()
+            self.norm, self.act = nn.GroupNorm(2, 4), nn.PReLU(4)
+
+        def forward(self, a, b):
+            return nn.add(self.act(self.norm(a)), self.act(self.norm(b)))
+
+    class TorchTwice(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.norm, self.act = torch.nn.GroupNorm(2, 4), torch.nn.PReLU(4)
+
+        def forward(self, a, b):
+            return self.act(self.norm(a)) + self.act(self.norm(b))
+
+    rng = np.random.default_rng(60)
+    model = randomise(Twice().to(np.float64), rng)
+    a, b = rng.standard_normal((2, 4, 3, 3)), rng.standard_normal((2, 4, 3, 3))
+    torch_parity(model, TorchTwice(), a, b, dtype=np.float64)

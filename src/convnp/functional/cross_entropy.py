@@ -17,9 +17,9 @@ from .. import checks
 from .reduction import check_reduction, reduce, upstream
 from .softmax import log_softmax_forward
 
-NLLCache = namedtuple("NLLCache", "shape dtype index target_weight valid reduction total")
+NLLCache = namedtuple("NLLCache", "shape dtype at_target target_weight valid reduction total")
 ClassTargetCache = namedtuple("ClassTargetCache",
-                              "log_p index target_weight valid weight label_smoothing reduction total")
+                              "log_p at_target target_weight valid weight label_smoothing reduction total")
 ProbTargetCache = namedtuple("ProbTargetCache", "log_p target reduction total")
 
 
@@ -68,9 +68,14 @@ def _target_weight(index, valid, weight, dtype):
     return valid.astype(dtype) if weight is None else weight[index] * valid
 
 
-def _pick(a, index):
-    """a[n, index[n, ...], ...]: each element's entry for its target class, shape (N, d1, ...)."""
-    return backend.array_module(a).take_along_axis(a, index[:, None], axis=1)[:, 0]
+def _at_target(index):
+    """The index tuple that selects each element's target-class entry of an (N, C, d1, ...) array.
+
+    a[_at_target(t)][n, i, ...] = a[n, t[n, i, ...], i, ...], of shape (N, d1, ...): index
+    arrays for N and d1, ... (open, broadcasting) with the targets for the class axis.
+    """
+    grids = backend.array_module(index).indices(index.shape, sparse=True)
+    return (grids[0], index) + tuple(grids[1:])
 
 
 def _per_class(u):
@@ -90,26 +95,27 @@ def nll_forward(log_probs, targets, *, weight=None, ignore_index=-100, reduction
               'mean': sum_i l_i / sum_i w_i  (NaN when every target is ignored)
     backward: dlog_probs[i, c] = -w_i * [c = t_i] * u_i,  u_i = dloss / sum w ('mean'),
               dloss ('sum') or dloss_i ('none')
-    Cache: NLLCache(shape, dtype, index, target_weight, valid, reduction, total).
+    Cache: NLLCache(shape, dtype, at_target (the index of each target entry), target_weight,
+    valid, reduction, total).
     """
     _check_input(log_probs, "log-probabilities", who)
     reduction = check_reduction(reduction, who)
     index, valid = _class_targets(targets, log_probs, ignore_index, who)
     tw = _target_weight(index, valid, _class_weight(weight, log_probs, who), log_probs.dtype)
     xp = backend.array_module(log_probs)
-    loss = xp.where(valid, -tw * _pick(log_probs, index), 0).astype(log_probs.dtype, copy=False)
+    at_target = _at_target(index)
+    loss = xp.where(valid, -tw * log_probs[at_target], 0).astype(log_probs.dtype, copy=False)
     total = tw.sum()
-    return reduce(loss, reduction, total), NLLCache(log_probs.shape, log_probs.dtype, index, tw, valid,
+    return reduce(loss, reduction, total), NLLCache(log_probs.shape, log_probs.dtype, at_target, tw, valid,
                                                     reduction, total)
 
 
 def nll_backward(dloss, cache):
-    xp = backend.array_module(cache.index)
+    xp = backend.array_module(cache.target_weight)
     grad = xp.zeros(cache.shape, dtype=cache.dtype)
     u = upstream(dloss, cache.reduction, cache.total)
     with np.errstate(invalid="ignore"):           # 0 * inf where every target is ignored
-        values = xp.where(cache.valid, -cache.target_weight * u, 0)
-    xp.put_along_axis(grad, cache.index[:, None], values[:, None].astype(cache.dtype, copy=False), axis=1)
+        grad[cache.at_target] = xp.where(cache.valid, -cache.target_weight * u, 0)
     return grad
 
 
@@ -133,8 +139,8 @@ def cross_entropy_forward(logits, targets, *, weight=None, ignore_index=-100, re
       index targets:  a_i = (1 - eps) * w_i + eps / C * sum(weight),
                       b_i = (1 - eps) * w_i * onehot(t_i) + eps / C * weight   (0 where ignored)
       probability targets: b_i = weight * q_i,  a_i = sum_c b_i[c]
-    Cache: ClassTargetCache(log_p, index, target_weight, valid, weight, label_smoothing, reduction,
-    total) or ProbTargetCache(log_p, target = weight * q, reduction, total).
+    Cache: ClassTargetCache(log_p, at_target (the index of each target entry), target_weight,
+    valid, weight, label_smoothing, reduction, total) or ProbTargetCache(log_p, target = weight * q, reduction, total).
     """
     _check_input(logits, "logits", who)
     reduction = check_reduction(reduction, who)
@@ -149,13 +155,15 @@ def cross_entropy_forward(logits, targets, *, weight=None, ignore_index=-100, re
     log_p, _ = log_softmax_forward(logits, dim=1, who=who)
     xp = backend.array_module(logits)
     tw = _target_weight(index, valid, weight, logits.dtype)
-    loss = -(1 - eps) * tw * _pick(log_p, index)
+    at_target = _at_target(index)
+    loss = -(1 - eps) * tw * log_p[at_target]
     if eps:
         smooth = -(log_p if weight is None else log_p * _class_axis(weight, logits.ndim)).sum(axis=1)
         loss = loss + smooth * (eps / logits.shape[1])
     loss = xp.where(valid, loss, 0).astype(logits.dtype, copy=False)
     total = tw.sum()
-    return reduce(loss, reduction, total), ClassTargetCache(log_p, index, tw, valid, weight, eps, reduction, total)
+    return reduce(loss, reduction, total), ClassTargetCache(log_p, at_target, tw, valid, weight, eps,
+                                                                reduction, total)
 
 
 def _class_axis(weight, ndim):
@@ -183,22 +191,23 @@ def _cross_entropy_probabilities(logits, targets, weight, reduction, eps, who):
 
 def cross_entropy_backward(dloss, cache):
     xp = backend.array_module(cache.log_p)
-    u = _per_class(upstream(dloss, cache.reduction, cache.total))
+    u = upstream(dloss, cache.reduction, cache.total)
     p = xp.exp(cache.log_p)
     if isinstance(cache, ProbTargetCache):
         q = cache.target
-        return ((p * q.sum(axis=1, keepdims=True) - q) * u).astype(p.dtype, copy=False)
-    index, tw, valid, weight, eps = cache.index, cache.target_weight, cache.valid, cache.weight, cache.label_smoothing
+        return ((p * q.sum(axis=1, keepdims=True) - q) * _per_class(u)).astype(p.dtype, copy=False)
+    tw, valid, weight, eps = cache.target_weight, cache.valid, cache.weight, cache.label_smoothing
     c = p.shape[1]
-    weight_sum = c if weight is None else weight.sum()
-    grad = p * ((1 - eps) * tw + (eps / c) * weight_sum * valid)[:, None]
+    a = tw * (1 - eps)                                    # in p's dtype, as tw is
+    if eps:
+        a += (eps / c * float(c if weight is None else weight.sum())) * valid
+    grad = p * a[:, None]
     if eps:
         grad -= (eps / c) * (1 if weight is None else _class_axis(weight, p.ndim)) * valid[:, None]
-    at_target = xp.take_along_axis(grad, index[:, None], axis=1)
-    xp.put_along_axis(grad, index[:, None], at_target - ((1 - eps) * tw)[:, None], axis=1)
-    with np.errstate(invalid="ignore"):           # 0 * inf where every target is ignored
-        grad = xp.where(valid[:, None], grad * u, 0)
-    return grad.astype(p.dtype, copy=False)
+    grad[cache.at_target] -= (1 - eps) * tw
+    # each row times its upstream gradient; ignored rows times 0, not inf (when every target is ignored)
+    grad *= _per_class(xp.where(valid, u, 0).astype(p.dtype, copy=False))
+    return grad
 
 
 __all__ = ["nll_forward", "nll_backward", "cross_entropy_forward", "cross_entropy_backward"]
