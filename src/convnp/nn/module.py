@@ -73,8 +73,8 @@ class Layer:
         self._cache = None
 
     # -- computation -------------------------------------------------------------------
-    def __call__(self, x):
-        return self.forward(x)
+    def __call__(self, *inputs, **kwargs):
+        return self.forward(*inputs, **kwargs)  # several inputs for some layers: MaxUnpool2d(x, indices)
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
