@@ -219,6 +219,11 @@ def cmd_predict(args):
     return 0
 
 
+# the input of a named architecture in `convnp summary --model NAME` (others: (1, 28, 28))
+SUMMARY_SHAPES = {"vgg_small": (3, 32, 32), "resnet_small": (3, 32, 32), "resnet18": (3, 32, 32),
+                  "mobilenet_v2": (3, 32, 32), "dcgan_generator": (100, 1, 1)}
+
+
 def cmd_summary(args):
     from . import models
     from .nn.summary import summary_table
@@ -230,7 +235,7 @@ def cmd_summary(args):
             model = models.get(args.name)
         except ValueError as e:
             raise CLIError(str(e)) from None
-        shape = (3, 32, 32) if args.name in ("vgg_small", "resnet_small") else (1, 28, 28)
+        shape = SUMMARY_SHAPES.get(args.name, (1, 28, 28))
     else:
         model, meta = _load_model(args.model)
         shape = tuple(meta.get("input_shape") or (1, 28, 28))
@@ -360,10 +365,15 @@ def _build_model(name, train_set, seed):
         model = models.get(name, **kwargs)
     except ValueError as e:
         raise CLIError(str(e)) from None
+    except TypeError:   # autoencoder, dcgan_*: no num_classes
+        raise CLIError(f"{name} is not a classifier; convnp train trains classifiers") from None
     try:
-        model.output_shape((1, c, h, w))
+        out = model.output_shape((1, c, h, w))
     except ValueError as e:
         raise CLIError(f"{name} does not fit {train_set.name}'s {c}x{h}x{w} images: {e}") from None
+    if out != (1, kwargs["num_classes"]):
+        raise CLIError(f"{name} is not a classifier (its output for one image is {out[1:]});"
+                       " convnp train trains classifiers")
     return model
 
 
