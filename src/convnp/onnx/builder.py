@@ -1,0 +1,134 @@
+"""The table of ONNX operators convnp imports, and the ``Node`` view each importer works with.
+
+An importer turns one node of the description into a ``Step``: the convnp layer(s) it made
+(registered on the model, so their parameters are found and saved) and a function that the
+model's forward calls on the node's runtime inputs. Adding an operator is a few lines:
+
+    @imports("Relu")
+    def relu(n):
+        return n.layer_step(nn.ReLU())
+
+``attrs`` lists the attributes an importer understands, with their ONNX defaults (any other
+attribute is refused, naming it); ``static`` the input positions that must be constants (a
+shape, pads, scales), which the reader keeps in the description as JSON values.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from ..nn.module import Parameter
+
+IMPORTERS = {}
+OpSpec = namedtuple("OpSpec", "fn attrs static")
+
+
+class Step(namedtuple("Step", "run inputs outputs")):
+    """``run(*arrays)`` -> an array or a tuple; ``inputs``/``outputs``: value names read and written."""
+
+
+def imports(*ops, attrs=None, static=()):
+    """Register the decorated importer for the operators ``ops``."""
+    def register(fn):
+        for op in ops:
+            IMPORTERS[op] = OpSpec(fn, dict(attrs or {}), frozenset(static))
+        return fn
+    return register
+
+
+class Node:
+    """One node being imported: its attributes, constants and weights, and where its layers go.
+
+    ``model`` is the OnnxModel being built, ``arrays`` the tensors' values by name (None when the
+    model is rebuilt from a .npz file: the weights come from the file afterwards, so zeros of the
+    declared shapes stand in).
+    """
+
+    def __init__(self, spec, model, arrays):
+        self.spec, self.model, self.arrays = spec, model, arrays
+        self.name, self.op = spec["name"], spec["op"]
+        self.inputs, self.outputs = spec["inputs"], spec["outputs"]
+        self.opset = model.graph["opset"]
+        self._attrs = spec["attrs"]
+        known = IMPORTERS[self.op].attrs
+        for key in self._attrs:
+            if key not in known:
+                self.fail(f"unsupported attribute {key!r} (supported: {', '.join(sorted(known)) or 'none'})")
+
+    # -- reading the node -------------------------------------------------------------------------
+    def fail(self, what):
+        """Raise the ValueError naming this node and its operator."""
+        raise ValueError(f"node {self.name!r} ({self.op}): {what}")
+
+    def attr(self, key):
+        """The attribute's value, or the ONNX default declared for this operator."""
+        return self._attrs.get(key, IMPORTERS[self.op].attrs[key])
+
+    def only(self, key, *allowed):
+        """The attribute's value; ``fail`` unless it is one of ``allowed``."""
+        value = self.attr(key)
+        if value not in allowed:
+            self.fail(f"attribute {key}={value!r} is not supported (supported: {', '.join(map(repr, allowed))})")
+        return value
+
+    def has(self, i):
+        return i < len(self.inputs) and self.inputs[i] != ""
+
+    def constant(self, i, default=None):
+        """Input ``i`` as a NumPy array from the description's constants (``default`` if absent)."""
+        if not self.has(i):
+            return default
+        c = self.model.graph["constants"].get(self.inputs[i])
+        if c is None:
+            self.fail(f"input {i} ({self.inputs[i]!r}) must be a constant (an initializer or a Constant node);"
+                      " convnp builds this layer once, not from values computed while running")
+        return np.array(c["values"], dtype=c["dtype"]).reshape(c["shape"])
+
+    def weight(self, i, required=True):
+        """Input ``i`` as an array from the tensors (an initializer that becomes a parameter)."""
+        if not self.has(i):
+            if required:
+                self.fail(f"input {i} is missing")
+            return None
+        name = self.inputs[i]
+        info = self.model.graph["tensors"].get(name)
+        if info is None:
+            self.fail(f"input {i} ({name!r}) must be an initializer (a weight); convnp layers own their"
+                      " weights, they do not take them as computed inputs")
+        if self.arrays is not None:
+            return self.arrays[name]
+        return np.zeros(info["shape"], dtype=info["dtype"])
+
+    def rank(self, i=0):
+        """The rank of input ``i`` as shape inference found it, or None."""
+        return self.model.graph["ranks"].get(self.inputs[i]) if self.has(i) else None
+
+    # -- making steps --------------------------------------------------------------------------------
+    def add_layer(self, layer, suffix=""):
+        """Register ``layer`` on the model (key: the node's name, made a valid unique key); returns it."""
+        return self.model.add_node_layer(self.name + suffix, layer)
+
+    def layer_step(self, layer, n_inputs=1, n_outputs=1):
+        """A step calling ``layer`` (registered here) on the node's first ``n_inputs`` inputs."""
+        self.add_layer(layer)
+        return self.step(layer, self.inputs[:n_inputs], n_outputs)
+
+    def step(self, run, inputs, n_outputs=1):
+        """A step calling ``run`` on the values ``inputs``, writing the node's first ``n_outputs`` outputs."""
+        self._check_outputs(n_outputs)
+        return Step(run, list(inputs), self.outputs[:n_outputs])
+
+    def _check_outputs(self, n_outputs):
+        used = self.model.used_values
+        for i, out in enumerate(self.outputs[n_outputs:], n_outputs):
+            if out and out in used:
+                self.fail(f"output {i} ({out!r}) is not supported; only the first {n_outputs} output(s) are")
+
+
+def set_tensor(node, layer, attr, array):
+    """Put ``array`` in ``layer.<attr>`` (a Parameter, or a buffer), checking its shape first."""
+    old = getattr(layer, attr)
+    shape = np.shape(old.data if isinstance(old, Parameter) else old)
+    if tuple(array.shape) != tuple(shape):
+        node.fail(f"{attr} has shape {tuple(array.shape)}, expected {tuple(shape)}")
+    array = np.array(array, copy=True)
+    setattr(layer, attr, Parameter(array) if isinstance(old, Parameter) else array)
