@@ -107,7 +107,7 @@ def call(layer, args, kwargs):
     """
     is_model = layer._records_calls
     if not grad_enabled():
-        out = layer.forward(*args, **kwargs)
+        out = layer.forward(*_unwrap(args), **kwargs)   # a Parameter given to a merge op: its array
         layer._cache = None
         return out
     tapes = _tapes()

@@ -124,11 +124,28 @@ class Node:
                 self.fail(f"output {i} ({out!r}) is not supported; only the first {n_outputs} output(s) are")
 
 
-def set_tensor(node, layer, attr, array):
-    """Put ``array`` in ``layer.<attr>`` (a Parameter, or a buffer), checking its shape first."""
+def set_tensor(node, layer, attr, array, source=None, converted=False):
+    """Put ``array`` in ``layer.<attr>`` (a Parameter, or a buffer), checking its shape first.
+
+    ``source``: the input position it came from, recorded for ``OnnxModel.initializer_names``.
+    An initializer that several nodes use as it is (a convnp layer called twice, exported) becomes
+    one Parameter shared by their layers, so that its gradient sums over them as it did; a
+    ``converted`` one (transposed, scaled) gets a Parameter of its own.
+    """
     old = getattr(layer, attr)
-    shape = np.shape(old.data if isinstance(old, Parameter) else old)
+    is_param = isinstance(old, Parameter)
+    shape = np.shape(old.data if is_param else old)
     if tuple(array.shape) != tuple(shape):
         node.fail(f"{attr} has shape {tuple(array.shape)}, expected {tuple(shape)}")
-    array = np.array(array, copy=True)
-    setattr(layer, attr, Parameter(array) if isinstance(old, Parameter) else array)
+    name = node.inputs[source] if source is not None else None
+    shared = node.model.shared
+    if is_param and name is not None and not converted and name in shared:
+        value = shared[name]
+    else:
+        value = np.array(array, copy=True)
+        value = Parameter(value) if is_param else value
+        if is_param and name is not None and not converted:
+            shared[name] = value
+    setattr(layer, attr, value)
+    if name is not None:
+        node.model.sources.setdefault(id(layer), {})[attr] = name

@@ -206,11 +206,16 @@ class Exporter:
         return self._tensor(None, np.asarray(array), name)
 
     def scalar(self, value, dtype=None):
-        """A 0-d initializer of ``value`` in the model's dtype (or ``dtype``), shared by equal constants."""
+        """A Constant node's 0-d output of ``value`` in the model's dtype (or ``dtype``), shared by
+        equal constants. A Constant, not an initializer: importers keep it fixed, not trainable."""
         dtype = np.dtype(dtype or self.dtype)
         key = ("scalar", dtype.str, float(value))
         if key not in self._tensor_names:
-            self._tensor_names[key] = self._add(f"const_{dtype.name}_{value:g}", np.array(value, dtype=dtype))
+            name = self.unique(f"const_{dtype.name}_{value:g}", "value")
+            tensor = self.onnx.numpy_helper.from_array(np.array(value, dtype=dtype), name)
+            self.nodes.append(self.onnx.helper.make_node("Constant", [], [name], name=self.unique(name, "node"),
+                                                         value=tensor))
+            self._tensor_names[key] = name
         return self._tensor_names[key]
 
     def ints(self, values, name):

@@ -31,9 +31,9 @@ def conv(n):
     group = n.attr("group")
     layer = nn.Conv2d(w.shape[1] * group, w.shape[0], kernel, stride, (top, left) if (top, left) == (bottom, right)
                       else 0, dilation, group, bias=b is not None)
-    set_tensor(n, layer, "weight", w)
+    set_tensor(n, layer, "weight", w, source=1)
     if b is not None:
-        set_tensor(n, layer, "bias", b)
+        set_tensor(n, layer, "bias", b, source=2)
     return padded_step(n, layer, (top, left, bottom, right))
 
 
@@ -87,11 +87,12 @@ def gemm(n):
     weight = (b if n.attr("transB") else b.T) * b.dtype.type(n.attr("alpha"))
     out_features = weight.shape[0]
     layer = nn.Linear(weight.shape[1], out_features, bias=c is not None)
-    set_tensor(n, layer, "weight", weight)
+    set_tensor(n, layer, "weight", weight, source=1, converted=not n.attr("transB") or n.attr("alpha") != 1)
     if c is not None:
         if c.size not in (1, out_features) or (c.ndim == 2 and c.shape[0] != 1) or c.ndim > 2:
             n.fail(f"C of shape {c.shape} is not a bias vector of {out_features} values")
-        set_tensor(n, layer, "bias", np.broadcast_to(c.reshape(-1), (out_features,)) * c.dtype.type(n.attr("beta")))
+        bias = np.broadcast_to(c.reshape(-1), (out_features,)) * c.dtype.type(n.attr("beta"))
+        set_tensor(n, layer, "bias", bias, source=2, converted=c.shape != (out_features,) or n.attr("beta") != 1)
     return n.layer_step(layer)
 
 
@@ -102,7 +103,7 @@ def matmul(n):
     if b.ndim != 2:
         n.fail(f"B must be a matrix (an initializer), got shape {b.shape}")
     layer = nn.Linear(b.shape[0], b.shape[1], bias=False)
-    set_tensor(n, layer, "weight", b.T)
+    set_tensor(n, layer, "weight", b.T, source=1, converted=True)
     return n.layer_step(layer)
 
 
@@ -155,8 +156,9 @@ def batch_norm(n):
         n.fail(f"inputs of rank {rank} are not supported (2, 3 and 4 are)")
     cls = nn.BatchNorm1d if rank in (2, 3) else nn.BatchNorm2d
     layer = cls(scale.shape[0], eps=n.attr("epsilon"), momentum=1.0 - n.attr("momentum"))
-    for attr, array in (("weight", scale), ("bias", bias), ("running_mean", mean), ("running_var", var)):
-        set_tensor(n, layer, attr, array)
+    for i, (attr, array) in enumerate((("weight", scale), ("bias", bias), ("running_mean", mean),
+                                       ("running_var", var)), 1):
+        set_tensor(n, layer, attr, array, source=i)
     return n.layer_step(layer)
 
 

@@ -54,9 +54,11 @@ class OnnxModel(Model):
         self.layers = ModuleDict()
         self.tensors = Tensors()
         self._keys = set()
+        self.sources = {}          # id(layer) -> {attribute: initializer name}
+        self.shared = {}           # initializer name -> the Parameter made of it (see builder.set_tensor)
         self.used_values = {v for n in self.graph["nodes"] for v in n["inputs"]} | set(self.graph["outputs"])
         self._steps = [self._build(spec, arrays) for spec in _topological(self.graph)]
-        del self.used_values
+        del self.used_values, self.shared
         self._constants = self._operands(arrays)
 
     def config(self):
@@ -86,21 +88,26 @@ class OnnxModel(Model):
         return layer
 
     def _operands(self, arrays):
-        """{value name: Parameter} for float tensors that steps read as values (not layer weights)."""
+        """{value name: key in ``tensors``} for the tensors that steps read as values, not as layer
+        weights: float initializers become Parameters, Constant nodes' values frozen ones."""
         produced = {v["name"] for v in self.graph["inputs"]} | {o for s in self._steps for o in s.outputs}
         operands = {}
         for step in self._steps:
             for name in step.inputs:
-                if name in produced or name in operands:
+                if name in produced or name in operands or not name:
                     continue
-                info = self.graph["tensors"].get(name)
-                if info is None:
-                    raise ValueError(f"{type(self).__name__}: value {name!r} is used but no node makes it")
-                data = arrays[name] if arrays is not None else np.zeros(info["shape"], info["dtype"])
+                info, constant = self.graph["tensors"].get(name), self.graph["constants"].get(name)
+                if info is not None:
+                    data = arrays[name] if arrays is not None else np.zeros(info["shape"], info["dtype"])
+                elif constant is not None and constant["dtype"] in FLOAT_DTYPES:
+                    data = np.array(constant["values"], constant["dtype"]).reshape(constant["shape"])
+                else:
+                    raise ValueError(f"OnnxModel: value {name!r} is used but no node makes it (or it is not"
+                                     " a float tensor)")
                 key = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_") or "tensor"
                 while key in vars(self.tensors):
                     key += "_"
-                setattr(self.tensors, key, Parameter(np.array(data, copy=True)))
+                setattr(self.tensors, key, Parameter(np.array(data, copy=True), requires_grad=info is not None))
                 operands[name] = key
         return operands
 
@@ -119,6 +126,16 @@ class OnnxModel(Model):
             values.update(zip(step.outputs, out if isinstance(out, tuple) else (out,)))
         outs = tuple(values[n] for n in self.graph["outputs"])
         return outs[0] if len(outs) == 1 else outs
+
+    def initializer_names(self):
+        """{state_dict key: the ONNX initializer it holds} (Gemm's B with transB=0 and alpha != 1,
+        and BatchNormalization's momentum, are held converted; see import_ops.py)."""
+        names = {}
+        for prefix, m in self.named_modules():
+            for attr, source in self.sources.get(id(m), {}).items():
+                names[f"{prefix}.{attr}"] = source
+        names.update((f"tensors.{key}", name) for name, key in self._constants.items())
+        return names
 
     def input_shape(self):
         """The first input's sample shape (C, H, W) when the graph fixes it, else None."""

@@ -10,8 +10,9 @@ is imported or executed.
 
 The description (``describe``) is what ``OnnxModel`` is built from and what a .npz model file
 stores as its config: opset, inputs, outputs, nodes (name, op, inputs, outputs, attributes as
-JSON values), the float tensors' shapes and dtypes (their values become the model's parameters
-and buffers), small constants inline (shapes, pads, scales) and the rank of each value.
+JSON values), the float initializers' shapes and dtypes (their values become the model's
+parameters and buffers), constants inline (shapes, pads, scales given as inputs; the values of
+Constant nodes, which stay fixed) and the rank of each value.
 """
 import os
 
@@ -157,7 +158,7 @@ def describe(graph, opset, tensors, ranks):
                 continue
             t, where = sources[value]
             array = t if not hasattr(t, "dims") else tensors.to_array(t, where)
-            if i in static:
+            if i in static or not hasattr(t, "dims"):     # Constant nodes: fixed values, not weights
                 constants[value] = _inline(array, where, path)
             else:
                 weights[value] = {"shape": list(array.shape), "dtype": array.dtype.name}

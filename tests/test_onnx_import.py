@@ -1,0 +1,197 @@
+"""convnp.onnx.load: round trips convnp -> ONNX -> convnp, and models exported by PyTorch.
+
+A round trip must give the same outputs and the same parameter (and input) gradients; the
+imported model saves to .npz and loads back, and works with summary and convnp.viz.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+
+import convnp  # noqa: E402
+from conftest import max_rel_error  # noqa: E402
+from convnp import models, nn  # noqa: E402
+from test_onnx_export import Merges, random_stats  # noqa: E402
+
+
+def round_trip(model, shapes, tmp_path, seed=0):
+    """Export and import ``model``; compare outputs and gradients (eval mode, float32)."""
+    model.eval()
+    convnp.onnx.export(model, tmp_path / "m.onnx", shapes)
+    imported = convnp.onnx.load(tmp_path / "m.onnx")
+    assert isinstance(imported, nn.Model) and not imported.training
+    rng = np.random.default_rng(seed)
+    shapes = shapes if isinstance(shapes[0], tuple) else [shapes]
+    xs = [rng.standard_normal((3, *s)).astype(np.float32) for s in shapes]
+    outs = [m(*xs) for m in (model, imported)]
+    outs = [o if isinstance(o, tuple) else (o,) for o in outs]
+    douts = [rng.standard_normal(o.shape).astype(np.float32) for o in outs[0]]
+    grads = [m.backward(*douts) for m in (model, imported)]
+    for a, b in zip(*outs):
+        assert max_rel_error(b, a) <= 1e-6
+    for a, b in zip(*[g if isinstance(g, tuple) else (g,) for g in grads]):
+        assert max_rel_error(b, a) <= 1e-5
+    theirs = dict(imported.named_parameters())
+    sources = imported.initializer_names()
+    by_source = {sources[k]: theirs[k] for k in theirs}
+    for name, p in model.named_parameters():
+        assert max_rel_error(by_source[name].grad, p.grad) <= 1e-5, name
+    assert len([p for p in theirs.values() if p.requires_grad]) == len(list(model.named_parameters()))
+    return imported, xs
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_round_trip_every_model(name, tmp_path):
+    shape = (3, 32, 32) if name in ("vgg_small", "resnet_small", "resnet18") else (1, 28, 28)
+    if name == "resnet18":
+        pytest.skip("resnet18 is covered by the PyTorch import and the export tests (11M parameters)")
+    round_trip(random_stats(models.get(name, in_channels=shape[0], rng=0)), shape, tmp_path)
+
+
+def test_round_trip_merge_ops_and_parameter_operand(tmp_path):
+    imported, xs = round_trip(Merges(), [(2, 6, 6), (2, 6, 6)], tmp_path)
+    assert "tensors.scale" in dict(imported.named_parameters())
+    with convnp.no_grad():                       # a Parameter operand under no_grad too
+        y = imported(*xs)
+    assert y[0].shape == (3, 3)
+
+
+def test_save_load_train_summary_viz(tmp_path):
+    model = random_stats(nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                                       nn.Flatten(), nn.Linear(4 * 13 * 13, 3, rng=0))).eval()
+    convnp.onnx.export(model, tmp_path / "m.onnx", (1, 28, 28))
+    imported = convnp.onnx.load(tmp_path / "m.onnx")
+    convnp.save(tmp_path / "m.npz", imported)
+    again = convnp.load(tmp_path / "m.npz")              # no classes=: OnnxModel is registered
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(again(x), imported(x))
+    assert list(again.state_dict()) == list(imported.state_dict())
+    assert again.config() == imported.config()
+    text = again.summary((1, 28, 28), file=open(tmp_path / "s.txt", "w"))
+    assert "layers.0 (Conv2d)" in text and f"Total params: {model.num_parameters():,}" in text
+    # training: one step moves the weights, BatchNorm updates its running statistics in train mode
+    again.train()
+    opt = convnp.optim.SGD(again.parameters(), lr=0.1)
+    before = again.state_dict()
+    loss_fn = nn.CrossEntropyLoss()
+    loss_fn(again(x), np.array([1, 2]))
+    again.backward(loss_fn.backward())
+    opt.step()
+    after = again.state_dict()
+    assert not np.array_equal(before["layers.0.weight"], after["layers.0.weight"])
+    assert not np.array_equal(before["layers.1.running_mean"], after["layers.1.running_mean"])
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    from convnp import viz
+
+    fig = viz.feature_maps(imported, x[:1], layer="all")
+    plt.close(fig)
+
+
+# -- models exported by PyTorch ------------------------------------------------------------------------
+def torch_export(torch, model, x, path, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, x, str(path), dynamo=False, input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "N"}, "output": {0: "N"}}, **kwargs)
+
+
+def lenet5_torch(torch):
+    tnn = torch.nn
+    return tnn.Sequential(
+        tnn.Conv2d(1, 6, 5, padding=2), tnn.ReLU(), tnn.MaxPool2d(2), tnn.Conv2d(6, 16, 5), tnn.ReLU(),
+        tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(400, 120), tnn.ReLU(), tnn.Linear(120, 84), tnn.ReLU(),
+        tnn.Linear(84, 10), tnn.LogSoftmax(dim=1))
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_pytorch_lenet5(torch, opset, tmp_path):
+    torch.manual_seed(0)
+    model = lenet5_torch(torch).eval()
+    x = torch.randn(4, 1, 28, 28)
+    torch_export(torch, model, x[:1], tmp_path / "lenet.onnx", opset_version=opset)
+    imported = convnp.onnx.load(tmp_path / "lenet.onnx")
+    xs = x.numpy()
+    y = imported(xs)
+    x.requires_grad_(True)
+    t_y = model(x)
+    assert max_rel_error(y, t_y.detach().numpy()) <= 1e-5
+    dy = np.random.default_rng(0).standard_normal(y.shape).astype(np.float32)
+    dx = imported.backward(dy)
+    t_y.backward(torch.tensor(dy))
+    assert max_rel_error(dx, x.grad.numpy()) <= 1e-4
+    grads = {imported.initializer_names()[k]: p.grad for k, p in imported.named_parameters()}
+    for name, p in model.named_parameters():
+        assert max_rel_error(grads[name], p.grad.numpy()) <= 1e-4, name
+
+
+def resnet18_cifar_torch(torch):
+    """ResNet-18 for 32x32 images as CIFAR code writes it: 3x3 stem, no max pool, option-B shortcuts."""
+    tnn, F = torch.nn, torch.nn.functional
+
+    class Block(tnn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1, self.bn1 = tnn.Conv2d(cin, cout, 3, stride, 1, bias=False), tnn.BatchNorm2d(cout)
+            self.conv2, self.bn2 = tnn.Conv2d(cout, cout, 3, 1, 1, bias=False), tnn.BatchNorm2d(cout)
+            self.shortcut = tnn.Sequential()
+            if stride != 1 or cin != cout:
+                self.shortcut = tnn.Sequential(tnn.Conv2d(cin, cout, 1, stride, bias=False), tnn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+    class ResNet18(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.bn1 = tnn.Conv2d(3, 64, 3, 1, 1, bias=False), tnn.BatchNorm2d(64)
+            blocks, cin = [], 64
+            for i, c in enumerate((64, 128, 256, 512)):
+                blocks += [Block(cin, c, 1 if i == 0 else 2), Block(c, c, 1)]
+                cin = c
+            self.layers = tnn.Sequential(*blocks)
+            self.linear = tnn.Linear(512, 10)
+
+        def forward(self, x):
+            out = self.layers(F.relu(self.bn1(self.conv1(x))))
+            return self.linear(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
+
+    return ResNet18()
+
+
+def _random_torch_stats(torch, model):
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return model.eval()
+
+
+def test_pytorch_resnet18_cifar(torch, tmp_path):
+    torch.manual_seed(0)
+    model = _random_torch_stats(torch, resnet18_cifar_torch(torch))
+    x = torch.randn(2, 3, 32, 32)
+    torch_export(torch, model, x[:1], tmp_path / "r18.onnx")       # BatchNorm folded into the convs
+    imported = convnp.onnx.load(tmp_path / "r18.onnx")
+    with torch.no_grad():
+        expected = model(x).numpy()
+    assert max_rel_error(imported(x.numpy()), expected) <= 1e-5
+    assert imported.num_parameters() > 11_000_000
+
+
+def test_pytorch_batchnorm_kept(torch, tmp_path):
+    """Exported without constant folding, BatchNormalization nodes become BatchNorm2d layers."""
+    torch.manual_seed(0)
+    tnn = torch.nn
+    model = _random_torch_stats(torch, tnn.Sequential(tnn.Conv2d(3, 4, 3), tnn.BatchNorm2d(4), tnn.ReLU(),
+                                                      tnn.AvgPool2d(2), tnn.Flatten(), tnn.Linear(36, 5)))
+    x = torch.randn(3, 3, 8, 8)
+    torch_export(torch, model, x[:1], tmp_path / "bn.onnx", do_constant_folding=False)
+    imported = convnp.onnx.load(tmp_path / "bn.onnx")
+    assert any(isinstance(m, nn.BatchNorm2d) for m in imported.modules())
+    with torch.no_grad():
+        assert max_rel_error(imported(x.numpy()), model(x).numpy()) <= 1e-5
