@@ -56,7 +56,7 @@ def main(argv=None):
 
 
 def _parser():
-    from . import __version__
+    from . import __version__, onnx
 
     p = argparse.ArgumentParser(prog="convnp", description="Convolutional networks in plain NumPy.")
     p.add_argument("--version", action="version", version=f"convnp {__version__}")
@@ -104,6 +104,7 @@ def _parser():
     v.add_argument("--target", type=int, default=None, help="with --saliency: the class (default: predicted)")
     v.add_argument("--out", default=None, help="PNG file to write (default: <kind>.png here)")
     v.set_defaults(run=cmd_visualize)
+    onnx.command.add_export(sub)       # convnp export MODEL --onnx OUT.onnx [--check]
     return p
 
 
@@ -335,10 +336,12 @@ def load_image(path, shape, who="predict"):
 
 
 def _load_model(path):
-    from . import io
+    from . import io, onnx
 
     if not os.path.exists(path):
         raise CLIError(f"no such model file: {path}")
+    if str(path).lower().endswith(".onnx"):
+        return onnx.command.load(path)
     ckpt = io.load(path, with_optimizer=True)
     return ckpt.model, ckpt.metadata or {}
 

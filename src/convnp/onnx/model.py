@@ -146,9 +146,12 @@ class OnnxModel(Model):
 
 
 def _check_input(spec, x):
+    """A float array of the declared shape; the first dimension is the batch: any size (convnp
+    trains and evaluates in batches, where a file exported for batch 1 fixes it at 1)."""
     shape = spec["shape"]
     checks.floating(x, f"OnnxModel input {spec['name']!r}")
-    if shape is not None and (len(shape) != x.ndim or any(d not in (None, 0) and d != s for d, s in zip(shape, x.shape))):
+    if shape is not None and (len(shape) != x.ndim or any(d not in (None, 0) and d != s
+                                                         for d, s in zip(shape[1:], x.shape[1:]))):
         want = "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
         raise ValueError(f"OnnxModel: input {spec['name']!r} expected shape {want}, got {tuple(x.shape)}")
 

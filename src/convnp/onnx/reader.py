@@ -55,8 +55,9 @@ def read(path):
     opset = _check_header(onnx, proto, path)
     tensors = TensorReader(path, size)
     _check_tensors(proto.graph, tensors)
-    try:
-        onnx.checker.check_model(proto)
+    external = any(t.data_location == 1 for t in proto.graph.initializer)
+    try:   # by path when data lies outside: the checker then looks for it next to the file (checked above)
+        onnx.checker.check_model(path if external else proto)
     except Exception as e:  # onnx.checker.ValidationError and the C++ errors it passes on
         raise ValueError(f"{path}: not a valid ONNX model: {str(e).strip().splitlines()[0]}") from None
     return describe(proto.graph, opset, tensors, _ranks(onnx, proto))
