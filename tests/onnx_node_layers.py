@@ -152,19 +152,40 @@ def batch_norm(node, inputs):
     return y, layer.running_mean, layer.running_var
 
 
-# -- activations -----------------------------------------------------------------------------------------
-def activation(op, make):
-    LAYERS[op] = lambda node, inputs: make(node)(inputs[0])
+@maps("InstanceNormalization")
+def instance_norm(node, inputs):
+    x, scale, bias = inputs
+    need(x.ndim == 4, f"a {x.ndim - 2}-D input: InstanceNorm2d takes (N, C, H, W)")
+    layer = nn.InstanceNorm2d(x.shape[1], eps=node.attrs.get("epsilon", 1e-5), affine=True)
+    return put(layer, weight=scale, bias=bias)(x)
 
 
-activation("Relu", lambda n: nn.ReLU())
-activation("Sigmoid", lambda n: nn.Sigmoid())
-activation("Tanh", lambda n: nn.Tanh())
-activation("LeakyRelu", lambda n: nn.LeakyReLU(n.attrs.get("alpha", 0.01)))
-activation("Elu", lambda n: nn.ELU(n.attrs.get("alpha", 1.0)))
-activation("Gelu", lambda n: nn.GELU(n.attrs.get("approximate", "none")))
-activation("Softmax", lambda n: nn.Softmax(n.attrs.get("axis", -1)))
-activation("LogSoftmax", lambda n: nn.LogSoftmax(n.attrs.get("axis", -1)))
+@maps("LayerNormalization")
+def layer_norm(node, inputs):
+    """Y only: ONNX's Mean and InvStdDev outputs are not outputs of PyTorch's (or convnp's) LayerNorm."""
+    x, scale = inputs[0], inputs[1]
+    bias = inputs[2] if len(inputs) > 2 else None
+    axis = node.attrs.get("axis", -1) % x.ndim
+    layer = nn.LayerNorm(x.shape[axis:], eps=node.attrs.get("epsilon", 1e-5), bias=bias is not None)
+    put(layer, weight=np.broadcast_to(scale, x.shape[axis:]), **({"bias": bias} if bias is not None else {}))
+    return (layer(x),) + (None,) * (node.n_outputs - 1)
+
+
+@maps("GroupNormalization")
+def group_norm(node, inputs):
+    x, scale, bias = inputs
+    groups = node.attrs["num_groups"]
+    need(node.opset >= 21, f"opset {node.opset}: scale and bias per group, PyTorch's are per channel")
+    layer = nn.GroupNorm(groups, x.shape[1], eps=node.attrs.get("epsilon", 1e-5))
+    return put(layer, weight=scale, bias=bias)(x)
+
+
+@maps("LRN")
+def lrn(node, inputs):
+    size = node.attrs["size"]
+    need(size % 2 == 1, f"size={size}: for even sizes ONNX's window is one channel later than PyTorch's")
+    return nn.LocalResponseNorm(size, node.attrs.get("alpha", 1e-4), node.attrs.get("beta", 0.75),
+                                node.attrs.get("bias", 1.0))(inputs[0])
 
 
 # -- shape and merge ---------------------------------------------------------------------------------------

@@ -107,8 +107,48 @@ def _cases():
         ("flatten_2_3", lambda: nn.Flatten(2, 3), (3, 4, 5, 2)),
         ("identity", nn.Identity, (3, 4)),
         ("dropout", lambda: nn.Dropout(0.3), (3, 4)),
+        ("dropout2d", lambda: nn.Dropout2d(0.3), (3, 4, 4)),
+        ("relu6", nn.ReLU6, (3, 4, 5)),
+        ("hardtanh", lambda: nn.Hardtanh(-0.5, 2.0), (3, 4, 5)),
+        ("hardsigmoid", nn.Hardsigmoid, (3, 4, 5)),
+        ("hardswish", nn.Hardswish, (3, 4, 5)),
+        ("prelu_shared", nn.PReLU, (3, 4, 5)),
+        ("prelu_per_channel", lambda: _prelu(3), (3, 4, 5)),
+        ("prelu_2d", lambda: _prelu(6), (6,)),
+        ("silu", nn.SiLU, (3, 4, 5)),
+        ("mish", nn.Mish, (3, 4, 5)),
+        ("selu", nn.SELU, (3, 4, 5)),
+        ("celu", lambda: nn.CELU(0.7), (3, 4, 5)),
+        ("softplus", nn.Softplus, (3, 4, 5)),
+        ("softplus_beta", lambda: nn.Softplus(beta=2.0, threshold=15.0), (3, 4, 5)),
+        ("logsigmoid", nn.LogSigmoid, (3, 4, 5)),
+        ("softsign", nn.Softsign, (3, 4, 5)),
+        ("layernorm", lambda: _affine(nn.LayerNorm(5)), (3, 4, 5)),
+        ("layernorm_2d_no_bias", lambda: _affine(nn.LayerNorm((4, 5), eps=1e-3, bias=False)), (3, 4, 5)),
+        ("layernorm_no_affine", lambda: nn.LayerNorm((3, 4, 5), elementwise_affine=False), (3, 4, 5)),
+        ("groupnorm", lambda: _affine(nn.GroupNorm(2, 4)), (4, 3, 5)),
+        ("groupnorm_3d_no_affine", lambda: nn.GroupNorm(3, 6, eps=1e-3, affine=False), (6, 7)),
+        ("instancenorm", lambda: nn.InstanceNorm2d(3), (3, 4, 5)),
+        ("instancenorm_affine", lambda: _affine(nn.InstanceNorm2d(3, affine=True)), (3, 4, 5)),
+        ("instancenorm_running_stats", lambda: nn.InstanceNorm2d(3, track_running_stats=True), (3, 4, 5)),
+        ("lrn", lambda: nn.LocalResponseNorm(3, alpha=1e-2, beta=0.6, k=1.5), (6, 4, 5)),
+        ("lrn_5", lambda: nn.LocalResponseNorm(5), (6, 4, 5)),
     ]
     return c
+
+
+def _prelu(c):
+    layer = nn.PReLU(c)
+    layer.weight.data = np.linspace(-0.5, 0.5, c, dtype=np.float32)
+    return layer
+
+
+def _affine(layer):
+    """Weights and biases that are not 1 and 0."""
+    rng = np.random.default_rng(2)
+    for p in layer.parameters():
+        p.data = rng.standard_normal(p.shape).astype(p.dtype)
+    return layer
 
 
 CASES = _cases()
@@ -134,12 +174,18 @@ def test_every_layer_class_is_covered():
     assert not missing, f"layers without an ONNX export test: {sorted(missing)}"
 
 
-@pytest.mark.parametrize("opset", [13, 20, 27])
+@pytest.mark.parametrize("opset", [13, 17, 18, 20, 21, 27])
 def test_opsets(opset, tmp_path):
-    model = nn.Sequential(nn.Conv2d(2, 4, 3, rng=0), nn.GELU(), nn.GELU("tanh"), nn.Softmax(1))
-    proto = export_and_compare(model, (2, 6, 6), tmp_path, opset=opset)
+    """Operators that arrived in later opsets (HardSwish 14, Mish 18, Gelu 20, GroupNormalization 21)
+    are written as their formulas before."""
+    layers = [nn.Conv2d(2, 4, 3, rng=0), nn.GELU(), nn.GELU("tanh"), nn.Hardswish(), nn.Mish(), _affine(nn.GroupNorm(2, 4))]
+    if opset >= 17:
+        layers.append(nn.LayerNorm(4))
+    proto = export_and_compare(nn.Sequential(*layers, nn.Softmax(1)), (2, 6, 6), tmp_path, opset=opset)
     assert proto.opset_import[0].version == opset
-    assert ("Gelu" in {n.op_type for n in proto.graph.node}) == (opset >= 20)
+    ops = {n.op_type for n in proto.graph.node}
+    for op, since in (("HardSwish", 14), ("Mish", 18), ("Gelu", 20), ("GroupNormalization", 21)):
+        assert (op in ops) == (opset >= since), op
 
 
 # -- merge ops and models ---------------------------------------------------------------------------------
@@ -216,6 +262,8 @@ class Custom(Layer):
      r"layer '0' BatchNorm2d\(3.*\): without running statistics"),
     (nn.Sequential(nn.Conv2d(3, 3, 1), nn.AdaptiveAvgPool2d(3)),
      r"layer '1' AdaptiveAvgPool2d\(output_size=3\): output size \(3, 3\) does not divide the traced input size \(8, 8\)"),
+    (nn.Sequential(nn.LocalResponseNorm(4)), r"layer '0' LocalResponseNorm\(4.*\): size=4 is even"),
+    (nn.Sequential(nn.Softplus(threshold=5)), r"layer '0' Softplus\(.*\): threshold=5 < 15"),
 ])
 def test_layers_onnx_cannot_express_are_named(model, message, tmp_path):
     with pytest.raises(ValueError, match=message):

@@ -84,7 +84,7 @@ class Node:
         return np.array(c["values"], dtype=c["dtype"]).reshape(c["shape"])
 
     def weight(self, i, required=True):
-        """Input ``i`` as an array from the tensors (an initializer that becomes a parameter)."""
+        """Input ``i`` as an array: an initializer (which becomes a parameter), or a Constant."""
         if not self.has(i):
             if required:
                 self.fail(f"input {i} is missing")
@@ -92,20 +92,43 @@ class Node:
         name = self.inputs[i]
         info = self.model.graph["tensors"].get(name)
         if info is None:
+            constant = self.model.graph["constants"].get(name)
+            if constant is not None and constant["dtype"] in ("float32", "float64"):
+                return self.constant(i)
             self.fail(f"input {i} ({name!r}) must be an initializer (a weight); convnp layers own their"
                       " weights, they do not take them as computed inputs")
         if self.arrays is not None:
             return self.arrays[name]
         return np.zeros(info["shape"], dtype=info["dtype"])
 
+    def affine(self, i, j):
+        """A norm's (scale, bias): each an array (a weight), or None where it is a fixed Constant
+        of ones (scale) or zeros (bias), as convnp exports a norm without them; a missing bias is None."""
+        constants = self.model.graph["constants"]
+        scale, bias = self.weight(i), self.weight(j, required=False)
+        if self.inputs[i] in constants and np.all(scale == 1):
+            scale = None
+        if bias is not None and self.inputs[j] in constants and np.all(bias == 0):
+            bias = None
+        return scale, bias
+
+    def shape(self, i=0):
+        """The shape of input ``i`` as shape inference found it (None for unknown sizes), or None."""
+        return self.model.graph["shapes"].get(self.inputs[i]) if self.has(i) else None
+
     def rank(self, i=0):
         """The rank of input ``i`` as shape inference found it, or None."""
-        return self.model.graph["ranks"].get(self.inputs[i]) if self.has(i) else None
+        shape = self.shape(i)
+        return None if shape is None else len(shape)
 
     # -- making steps --------------------------------------------------------------------------------
     def add_layer(self, layer, suffix=""):
         """Register ``layer`` on the model (key: the node's name, made a valid unique key); returns it."""
         return self.model.add_node_layer(self.name + suffix, layer)
+
+    def fixed(self, value, suffix):
+        """A frozen Parameter holding ``value`` (an attribute turned operand), kept in ``tensors``."""
+        return self.model.add_fixed(f"{self.name}_{suffix}", np.asarray(value))
 
     def layer_step(self, layer, n_inputs=1, n_outputs=1):
         """A step calling ``layer`` (registered here) on the node's first ``n_inputs`` inputs."""

@@ -17,6 +17,7 @@ import numpy as np
 from ..nn.model import trace
 from ..nn.module import Layer, Parameter
 from ._require import onnx_package
+from . import export_activations, export_norms  # noqa: F401  (register their converters)
 from .export_layers import EXPORTERS, Site, Unsupported
 
 MIN_OPSET = 13          # Softmax/LogSoftmax on one axis, Split sizes as an input
@@ -197,26 +198,30 @@ class Exporter:
             return None
         return self._tensor(param, param.data, self._params.get(id(param), fallback or "param"))
 
+    def converted(self, param, array):
+        """An initializer holding ``array``, a reshaped copy of ``param``, under the parameter's name."""
+        return self._add(self._params.get(id(param), "param"), np.asarray(array))
+
     def buffer(self, layer_path, name, array):
         """The initializer holding a layer's buffer (running statistics): "<path>.<name>"."""
         return self._tensor(array, array, f"{layer_path}.{name}" if layer_path else name)
 
-    def array(self, name, array):
-        """An initializer for an array made here (BatchNorm's ones without affine, a reshaped slope)."""
-        return self._tensor(None, np.asarray(array), name)
-
     def scalar(self, value, dtype=None):
-        """A Constant node's 0-d output of ``value`` in the model's dtype (or ``dtype``), shared by
-        equal constants. A Constant, not an initializer: importers keep it fixed, not trainable."""
+        """A 0-d Constant of ``value`` in the model's dtype (or ``dtype``), shared by equal constants."""
         dtype = np.dtype(dtype or self.dtype)
         key = ("scalar", dtype.str, float(value))
         if key not in self._tensor_names:
-            name = self.unique(f"const_{dtype.name}_{value:g}", "value")
-            tensor = self.onnx.numpy_helper.from_array(np.array(value, dtype=dtype), name)
-            self.nodes.append(self.onnx.helper.make_node("Constant", [], [name], name=self.unique(name, "node"),
-                                                         value=tensor))
-            self._tensor_names[key] = name
+            self._tensor_names[key] = self.fixed(f"const_{dtype.name}_{value:g}", np.array(value, dtype=dtype))
         return self._tensor_names[key]
+
+    def fixed(self, name, array):
+        """A Constant node's output holding ``array``. Not an initializer: importers keep it fixed
+        (an initializer is a weight, trainable once imported)."""
+        name = self.unique(name, "value")
+        tensor = self.onnx.numpy_helper.from_array(np.array(array, order="C", copy=True), name)
+        self.nodes.append(self.onnx.helper.make_node("Constant", [], [name], name=self.unique(name, "node"),
+                                                     value=tensor))
+        return name
 
     def ints(self, values, name):
         """An int64 1-d initializer (shapes, sizes, pads)."""

@@ -103,8 +103,8 @@ def batch_norm(ex, s):
         raise Unsupported("without running statistics (track_running_stats=False) it normalises with the"
                           " batch's own statistics in eval mode, which ONNX BatchNormalization does not do")
     c = l.num_features
-    scale = ex.param(l.weight) if l.affine else ex.array(f"{s.path}.weight", np.ones(c, ex.dtype))
-    bias = ex.param(l.bias) if l.affine else ex.array(f"{s.path}.bias", np.zeros(c, ex.dtype))
+    scale = ex.param(l.weight) if l.affine else ex.fixed(f"{s.path}.ones", np.ones(c, ex.dtype))
+    bias = ex.param(l.bias) if l.affine else ex.fixed(f"{s.path}.zeros", np.zeros(c, ex.dtype))
     mean = ex.buffer(s.path, "running_mean", l.running_mean)
     var = ex.buffer(s.path, "running_var", l.running_var)
     ex.node("BatchNormalization", [s.ins[0], scale, bias, mean, var], s.outs, s.name, epsilon=float(l.eps),
@@ -138,19 +138,23 @@ def gelu(ex, s):
     if ex.opset >= 20:
         ex.node("Gelu", s.ins, s.outs, s.name, approximate=approximate)
         return
-    x, v = s.ins[0], lambda what: ex.value(s.name, what)
+    x = s.ins[0]
     if approximate == "tanh":
-        cube = _op(ex, s, "Mul", [_op(ex, s, "Mul", [x, x], v("x2")), x], v("x3"))
-        inner = _op(ex, s, "Add", [x, _op(ex, s, "Mul", [cube, ex.scalar(0.044715)], v("c_x3"))], v("inner"))
-        t = _op(ex, s, "Tanh", [_op(ex, s, "Mul", [inner, ex.scalar(np.sqrt(2 / np.pi))], v("scaled"))], v("tanh"))
+        cube = intermediate(ex, s, "Mul", [intermediate(ex, s, "Mul", [x, x], "x2"), x], "x3")
+        inner = intermediate(ex, s, "Add", [x, intermediate(ex, s, "Mul", [cube, ex.scalar(0.044715)], "c_x3")],
+                             "inner")
+        scaled = intermediate(ex, s, "Mul", [inner, ex.scalar(np.sqrt(2 / np.pi))], "scaled")
+        t = intermediate(ex, s, "Tanh", [scaled], "tanh")
     else:
-        t = _op(ex, s, "Erf", [_op(ex, s, "Mul", [x, ex.scalar(np.sqrt(0.5))], v("scaled"))], v("erf"))
-    half_x = _op(ex, s, "Mul", [x, ex.scalar(0.5)], v("half_x"))
-    ex.node("Mul", [half_x, _op(ex, s, "Add", [t, ex.scalar(1.0)], v("one_plus"))], s.outs, s.name)
+        t = intermediate(ex, s, "Erf", [intermediate(ex, s, "Mul", [x, ex.scalar(np.sqrt(0.5))], "scaled")], "erf")
+    half_x = intermediate(ex, s, "Mul", [x, ex.scalar(0.5)], "half_x")
+    ex.node("Mul", [half_x, intermediate(ex, s, "Add", [t, ex.scalar(1.0)], "one_plus")], s.outs, s.name)
 
 
-def _op(ex, s, op, inputs, out, **attrs):
-    """One intermediate node of a converter that writes several; returns its output's name."""
+def intermediate(ex, s, op, inputs, what, **attrs):
+    """One inner node of a converter that writes several nodes; returns the name of its output
+    ("<node>/<what>"), the node named "<node>/<op>"."""
+    out = ex.value(s.name, what)
     ex.node(op, inputs, [out], ex.unique(f"{s.name}/{op}", "node"), **attrs)
     return out
 
@@ -174,7 +178,7 @@ def identity(ex, s):
     ex.node("Identity", s.ins, s.outs, s.name)
 
 
-@exports(nn.Dropout)
+@exports(nn.Dropout, nn.Dropout2d)
 def dropout(ex, s):
     """Dropout in inference (no training_mode input): the identity; the ratio is kept for import."""
     ratio = ex.scalar(s.layer.p)

@@ -1,16 +1,17 @@
-"""ONNX operators as convnp layers: convolution, Gemm/MatMul, pooling, BatchNormalization, activations.
+"""ONNX operators as convnp layers: convolution, Gemm/MatMul, pooling, BatchNormalization.
 
 Each importer reads one node (``builder.Node``) and returns a ``Step``; the layers it makes own
 the node's weights (``set_tensor``), so they train and save like any convnp layer. ONNX
 defaults are written in ``attrs``; where ONNX and convnp differ the importer translates
 (BatchNormalization's momentum m is PyTorch's 1 - m; AveragePool counts padding only with
-count_include_pad=1). Shape and merge operators are in ``import_shape.py``.
+count_include_pad=1). The activations are in ``import_activations.py``, the other norms in
+``import_norms.py``, shape and merge operators in ``import_shape.py``.
 """
 import numpy as np
 
 from .. import nn
 from .builder import imports, set_tensor
-from . import import_shape  # noqa: F401  (registers the shape and merge operators)
+from . import import_activations, import_norms, import_shape  # noqa: F401  (register their operators)
 
 _WINDOW = {"auto_pad": "NOTSET", "ceil_mode": 0, "dilations": None, "kernel_shape": None, "pads": None,
            "strides": None}
@@ -150,44 +151,16 @@ def batch_norm(n):
     if n.attr("training_mode"):
         n.fail("attribute training_mode=1 is not supported (the node would output its running statistics;"
                " an imported model trains its BatchNorm layers in train mode instead)")
-    scale, bias, mean, var = (n.weight(i) for i in range(1, 5))
+    (scale, bias), mean, var = n.affine(1, 2), n.weight(3), n.weight(4)
     rank = n.rank()
     if rank is not None and rank not in (2, 3, 4):
         n.fail(f"inputs of rank {rank} are not supported (2, 3 and 4 are)")
     cls = nn.BatchNorm1d if rank in (2, 3) else nn.BatchNorm2d
-    layer = cls(scale.shape[0], eps=n.attr("epsilon"), momentum=1.0 - n.attr("momentum"))
-    for i, (attr, array) in enumerate((("weight", scale), ("bias", bias), ("running_mean", mean),
-                                       ("running_var", var)), 1):
+    affine = scale is not None or bias is not None
+    layer = cls(mean.shape[0], eps=n.attr("epsilon"), momentum=1.0 - n.attr("momentum"), affine=affine)
+    tensors = [("running_mean", mean, 3), ("running_var", var, 4)]
+    if affine:
+        tensors += [("weight", n.weight(1), 1), ("bias", n.weight(2), 2)]
+    for attr, array, i in tensors:
         set_tensor(n, layer, attr, array, source=i)
     return n.layer_step(layer)
-
-
-# -- activations ---------------------------------------------------------------------------------------
-def _activation(op, make, **attrs):
-    """Register ``op`` as the layer ``make(node)``."""
-    imports(op, attrs=attrs)(lambda n: n.layer_step(make(n)))
-
-
-_activation("Relu", lambda n: nn.ReLU())
-_activation("Sigmoid", lambda n: nn.Sigmoid())
-_activation("Tanh", lambda n: nn.Tanh())
-_activation("LeakyRelu", lambda n: nn.LeakyReLU(n.attr("alpha")), alpha=0.01)
-_activation("Elu", lambda n: nn.ELU(n.attr("alpha")), alpha=1.0)
-_activation("Gelu", lambda n: nn.GELU(n.only("approximate", "none", "tanh")), approximate="none")
-
-
-@imports("Softmax", "LogSoftmax", attrs={"axis": None})
-def softmax(n):
-    """Opset 13 on: along ``axis`` (default -1). Before 13: over the input flattened to 2-D at
-    ``axis`` (default 1), which is the same as along the last axis when ``axis`` is the last."""
-    cls = nn.Softmax if n.op == "Softmax" else nn.LogSoftmax
-    if n.opset >= 13:
-        return n.layer_step(cls(-1 if n.attr("axis") is None else n.attr("axis")))
-    axis = 1 if n.attr("axis") is None else n.attr("axis")
-    layer = n.add_layer(cls(1))
-
-    def coerced(x):
-        a = axis % x.ndim
-        rows = int(np.prod(x.shape[:a]))
-        return nn.reshape(layer(nn.reshape(x, (rows, -1))), x.shape)
-    return n.step(coerced, n.inputs[:1])

@@ -87,6 +87,18 @@ class OnnxModel(Model):
         self.layers[key] = layer
         return layer
 
+    def add_fixed(self, name, array):
+        """A frozen Parameter (requires_grad False) in ``tensors``, under a key made from ``name``."""
+        key = self._tensor_key(name)
+        setattr(self.tensors, key, Parameter(np.array(array, copy=True), requires_grad=False))
+        return getattr(self.tensors, key)
+
+    def _tensor_key(self, name):
+        key = re.sub(r"[^0-9A-Za-z_]", "_", name.lstrip("/")).strip("_") or "tensor"
+        while key in vars(self.tensors):
+            key += "_"
+        return key
+
     def _operands(self, arrays):
         """{value name: key in ``tensors``} for the tensors that steps read as values, not as layer
         weights: float initializers become Parameters, Constant nodes' values frozen ones."""
@@ -104,9 +116,7 @@ class OnnxModel(Model):
                 else:
                     raise ValueError(f"OnnxModel: value {name!r} is used but no node makes it (or it is not"
                                      " a float tensor)")
-                key = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_") or "tensor"
-                while key in vars(self.tensors):
-                    key += "_"
+                key = self._tensor_key(name)
                 setattr(self.tensors, key, Parameter(np.array(data, copy=True), requires_grad=info is not None))
                 operands[name] = key
         return operands
@@ -193,7 +203,7 @@ def check_graph(graph):
 
     if not isinstance(graph, dict) or graph.get("format") != "convnp-onnx-graph" or graph.get("version") != 1:
         fail("expected a dict with format 'convnp-onnx-graph', version 1")
-    keys = {"format", "version", "opset", "inputs", "outputs", "nodes", "tensors", "constants", "ranks"}
+    keys = {"format", "version", "opset", "inputs", "outputs", "nodes", "tensors", "constants", "shapes"}
     if set(graph) != keys:
         fail(f"expected the keys {sorted(keys)}, got {sorted(graph)}")
     if not isinstance(graph["opset"], int) or not 1 <= graph["opset"] <= 1000:
@@ -201,7 +211,7 @@ def check_graph(graph):
     _check_list(graph["inputs"], "inputs", fail, _check_value_info)
     _check_list(graph["outputs"], "outputs", fail, lambda o, f: isinstance(o, str) or f(f"output {o!r}"))
     _check_list(graph["nodes"], "nodes", fail, _check_node)
-    for key, check in (("tensors", _check_tensor), ("constants", _check_constant), ("ranks", _check_rank)):
+    for key, check in (("tensors", _check_tensor), ("constants", _check_constant), ("shapes", _check_shape)):
         table = graph[key]
         if not isinstance(table, dict) or len(table) > MAX_NAMES:
             fail(f"{key} must be a dict")
@@ -257,9 +267,9 @@ def _check_constant(name, c, fail):
         fail(f"constant {name!r}")
 
 
-def _check_rank(name, r, fail):
-    if not isinstance(r, int) or not 0 <= r <= 64:
-        fail(f"rank of {name!r}: {r!r}")
+def _check_shape(name, shape, fail):
+    if not isinstance(shape, list) or len(shape) > 64 or not all(_dim(d) for d in shape):
+        fail(f"shape of {name!r}: {str(shape)[:200]}")
 
 
 def _check_sizes(graph):

@@ -12,7 +12,8 @@ The description (``describe``) is what ``OnnxModel`` is built from and what a .n
 stores as its config: opset, inputs, outputs, nodes (name, op, inputs, outputs, attributes as
 JSON values), the float initializers' shapes and dtypes (their values become the model's
 parameters and buffers), constants inline (shapes, pads, scales given as inputs; the values of
-Constant nodes, which stay fixed) and the rank of each value.
+Constant nodes, which stay fixed) and the shape of each value that shape inference finds
+(None for a size it cannot say, such as the batch).
 """
 import os
 
@@ -60,7 +61,7 @@ def read(path):
         onnx.checker.check_model(path if external else proto)
     except Exception as e:  # onnx.checker.ValidationError and the C++ errors it passes on
         raise ValueError(f"{path}: not a valid ONNX model: {str(e).strip().splitlines()[0]}") from None
-    return describe(proto.graph, opset, tensors, _ranks(onnx, proto))
+    return describe(proto.graph, opset, tensors, _shapes(onnx, proto))
 
 
 def _parse(onnx, path):
@@ -116,21 +117,21 @@ def _check_tensors(graph, tensors):
         raise ValueError(f"{where}: {count:,} attribute values; convnp reads at most {MAX_ATTRIBUTE_VALUES:,}")
 
 
-def _ranks(onnx, proto):
-    """{value name: rank} from ONNX shape inference (empty where it cannot say)."""
+def _shapes(onnx, proto):
+    """{value name: [size or None, ...]} from ONNX shape inference (absent where it cannot say)."""
     try:
         inferred = onnx.shape_inference.infer_shapes(proto).graph
     except Exception:  # shape inference is a help here, not a requirement
         inferred = proto.graph
-    ranks = {}
+    shapes = {}
     for v in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
         if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape"):
-            ranks[v.name] = len(v.type.tensor_type.shape.dim)
-    return ranks
+            shapes[v.name] = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+    return shapes
 
 
 # -- the description -------------------------------------------------------------------------------
-def describe(graph, opset, tensors, ranks):
+def describe(graph, opset, tensors, shapes):
     """(description, arrays): see the module docstring; ValueError for what convnp cannot express."""
     path = tensors.path
     sources = {t.name: (t, f"initializer {t.name!r}") for t in graph.initializer}
@@ -159,15 +160,15 @@ def describe(graph, opset, tensors, ranks):
                 continue
             t, where = sources[value]
             array = t if not hasattr(t, "dims") else tensors.to_array(t, where)
-            if i in static or not hasattr(t, "dims"):     # Constant nodes: fixed values, not weights
-                constants[value] = _inline(array, where, path)
+            if i in static or (not hasattr(t, "dims") and array.size <= MAX_CONSTANT_VALUES):
+                constants[value] = _inline(array, where, path)     # Constant nodes' values stay fixed
             else:
                 weights[value] = {"shape": list(array.shape), "dtype": array.dtype.name}
                 arrays[value] = array
     inputs = [_value_info(v) for v in graph.input if v.name not in sources]
     description = {"format": FORMAT, "version": 1, "opset": opset, "inputs": inputs,
                    "outputs": [v.name for v in graph.output], "nodes": nodes, "tensors": weights,
-                   "constants": constants, "ranks": ranks}
+                   "constants": constants, "shapes": shapes}
     return description, arrays
 
 
