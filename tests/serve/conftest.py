@@ -12,7 +12,7 @@ pytest.importorskip("PIL", reason="convnp serve needs Pillow: pip install 'convn
 
 import convnp  # noqa: E402
 from convnp import data, models, nn, optim, train  # noqa: E402
-from .serve_helpers import LiveServer  # noqa: E402
+from .serve_helpers import LiveServer, png  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +39,18 @@ def digits(model_file):
     sure = np.flatnonzero((probs.argmax(1) == labels) & (probs.max(1) > 0.9))
     assert len(sure) >= 10, "the fixture model should get some test digits right"
     return images, labels, sure
+
+
+@pytest.fixture
+def folder_dataset(tmp_path):
+    """A tiny folder:PATH dataset (3 digits per class) so that the train button's run is short."""
+    sample = data.mnist_sample(train=False)
+    root = tmp_path / "digits"
+    for k in range(10):
+        (root / str(k)).mkdir(parents=True)
+        for j, i in enumerate(np.flatnonzero(sample.labels == k)[:3]):
+            (root / str(k) / f"{j}.png").write_bytes(png(sample.images[i]))
+    return root
 
 
 @pytest.fixture

@@ -37,18 +37,29 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, model_file, live_server):
-    """The page of a live server (uvicorn in a thread) serving the fixture model, in headless Chromium."""
-    server = live_server(create_app(ModelStore([model_file]), allowed_hosts=["127.0.0.1"]))
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.problems, page.requests = [], []
-    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
-    page.on("pageerror", lambda e: page.problems.append(str(e)))
-    page.on("request", lambda r: page.requests.append(r.url))
-    page.goto(server.url + "/")
-    page.server_url = server.url
-    yield page
-    page.close()
+def open_page(browser, live_server):
+    """A function app -> the page of a live server (uvicorn in a thread) serving app, in headless Chromium."""
+    pages = []
+
+    def open_(app):
+        server = live_server(app)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.problems, page.requests, page.server_url = [], [], server.url
+        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+        page.on("pageerror", lambda e: page.problems.append(str(e)))
+        page.on("request", lambda r: page.requests.append(r.url))
+        page.goto(server.url + "/")
+        pages.append(page)
+        return page
+
+    yield open_
+    for page in pages:
+        page.close()
+
+
+@pytest.fixture
+def page(open_page, model_file):
+    return open_page(create_app(ModelStore([model_file]), allowed_hosts=["127.0.0.1"]))
 
 
 def draw_a_one(page):
@@ -113,3 +124,16 @@ def test_a_bad_upload_shows_the_servers_message(page, tmp_path):
     draw_a_one(page)                                             # and the page goes on working
     page.wait_for_selector("#predicted[data-source=draw]")
     page.wait_for_selector("#error[hidden]", state="attached")
+
+
+def test_with_no_model_the_train_button_trains_one(open_page, folder_dataset, tmp_path):
+    args = ("--dataset", f"folder:{folder_dataset}", "--epochs", "2", "--batch-size", "8")
+    page = open_page(create_app(ModelStore(runs=tmp_path / "runs"), train_args=args))
+    page.wait_for_selector("#no-models:not([hidden])")
+    page.click("#train")
+    page.wait_for_selector("#train-status:not([hidden])")
+    page.wait_for_selector("#layer-tabs button", timeout=120_000)   # the new model, chosen when done
+    assert page.input_value("#model") == "m1"
+    assert page.is_hidden("#no-models") and page.is_enabled("#train")
+    assert page.get_attribute("#train-progress", "value") == "1"
+    assert not page.problems

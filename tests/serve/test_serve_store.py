@@ -8,7 +8,7 @@ import pytest
 from .serve_helpers import png
 
 import convnp
-from convnp import data, models
+from convnp import models
 from convnp.serve import ModelStore, create_app
 
 from starlette.testclient import TestClient  # noqa: E402
@@ -93,18 +93,6 @@ def test_a_colour_model_gets_rgb_and_is_never_inverted_on_its_own(tmp_path):
         assert answer["input"]["shape"] == [3, 28, 28] and not answer["input"]["inverted"]
         grey = client.post("/api/predict", content=png(np.full((1, 28, 28), 200, np.uint8))).json()
         assert grey["input"]["shape"] == [3, 28, 28]             # a grey image converted to RGB
-
-
-@pytest.fixture
-def folder_dataset(tmp_path):
-    """A tiny folder:PATH dataset (3 digits per class) so that the train button's run is short."""
-    sample = data.mnist_sample(train=False)
-    root = tmp_path / "digits"
-    for k in range(10):
-        (root / str(k)).mkdir(parents=True)
-        for j, i in enumerate(np.flatnonzero(sample.labels == k)[:3]):
-            (root / str(k) / f"{j}.png").write_bytes(png(sample.images[i]))
-    return root
 
 
 def test_the_train_button_runs_convnp_train_and_offers_the_new_model(tmp_path, folder_dataset):
