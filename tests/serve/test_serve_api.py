@@ -2,6 +2,7 @@
 import base64
 import json
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -247,9 +248,9 @@ def test_concurrent_requests_each_get_their_own_answer(client, digits):
     """Requests on different images at the same time (forward-only and forward+backward mixed on one
     model) give exactly the answers they give one at a time."""
     images, _, sure = digits
-    jobs = [(path, png(images[i])) for i in sure[:4] for path in ("/api/saliency", "/api/layers")]
+    jobs = [(path, png(images[i])) for i in sure[:4] for path in ("/api/saliency", "/api/predict", "/api/layers")]
     alone = [post(client, path, body).json() for path, body in jobs]
-    for _ in range(3):                # without the model's lock, a round mixes answers about half the time
+    for _ in range(3):                # three rounds: more chances for the requests to overlap
         together = [None] * len(jobs)
         barrier = threading.Barrier(len(jobs))
 
@@ -264,3 +265,28 @@ def test_concurrent_requests_each_get_their_own_answer(client, digits):
             t.join()
         assert together == alone
     assert len({json.dumps(a["input"]) for a in alone}) == 4        # four different images
+    assert all(a.get("saliency") or a.get("layers") or a.get("probabilities") for a in alone)
+
+
+def test_computations_on_one_model_take_turns(model_file):
+    """What the answers above rely on: ModelEntry.call never runs two computations on a model at once
+    (a saliency's backward reads the cache its forward left on the model)."""
+    entry = ModelStore([model_file]).default()
+    spans, barrier = [], threading.Barrier(4)
+
+    def work(model):
+        start = time.monotonic()
+        time.sleep(0.02)
+        spans.append((start, time.monotonic()))
+
+    def run():
+        barrier.wait()
+        entry.call(work)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    spans.sort()
+    assert len(spans) == 4 and all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))

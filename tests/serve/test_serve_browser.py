@@ -101,9 +101,10 @@ def test_draw_see_the_layers_upload_a_digit(page, digits, tmp_path):
     page.set_input_files("#upload", str(upload))
     page.wait_for_selector("#predicted[data-source=upload]")
     assert page.inner_text("#predicted") == str(labels[sure[0]])
-    page.wait_for_selector("#maps[data-layer='3'] figure")
+    page.wait_for_selector("#maps[data-source=upload][data-layer='3'] figure")   # maps and saliency of the upload
+    assert "channel 5" in page.inner_text("#zoom-info")          # the enlarged channel stays chosen
     page.locator("#maps figure").nth(2).click()
-    page.wait_for_timeout(500)                                   # the saliency overlay, then the picture
+    assert "channel 2: 10 x 10" in page.inner_text("#zoom-info")
     page.screenshot(path=str(tmp_path / "serve.png"))
     assert (tmp_path / "serve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("CONVNP_FIGURES") == "1":

@@ -95,6 +95,18 @@ def test_a_colour_model_gets_rgb_and_is_never_inverted_on_its_own(tmp_path):
         assert grey["input"]["shape"] == [3, 28, 28]             # a grey image converted to RGB
 
 
+def test_a_model_with_residual_blocks_shows_each_call(tmp_path):
+    model = models.resnet_small(num_classes=4, width=4, rng=0)
+    path = save(tmp_path / "resnet.npz", model, input_shape=[3, 32, 32], classes=["a", "b", "c", "d"])
+    with TestClient(create_app(ModelStore([path]))) as client:
+        (m,) = client.get("/api/models").json()["models"]
+        assert "Residual" in [row["type"] for row in m["layers"]] and m["layers"][-1]["shape"] == [4]
+        layers = client.post("/api/layers", content=png(np.full((3, 32, 32), 90, np.uint8))).json()["layers"]
+        assert [row["shape"] for row in layers] == [row["shape"] for row in m["layers"]]
+        sal = client.post("/api/saliency", content=png(np.full((3, 32, 32), 90, np.uint8))).json()
+        assert sal["saliency"]["shape"] == [32, 32] and sal["label"] in "abcd"
+
+
 def test_the_train_button_runs_convnp_train_and_offers_the_new_model(tmp_path, folder_dataset):
     runs = tmp_path / "runs"
     store = ModelStore(runs=runs)

@@ -1,15 +1,16 @@
 """Every model computation the server makes, in one place: probabilities, layer outputs, saliency.
 
-Today a layer keeps its forward cache on the layer object (``self._cache``), so:
-- the caller holds the model's lock (``ModelEntry.call``) for the whole computation: a
-  saliency map is a forward and a backward, and another request's forward in between would
-  replace the caches its backward reads;
-- "the outputs of every layer" are those of a Sequential's children, run one by one in eval
-  mode (``viz._model._run_layers``); any other model counts as one step;
-- every function drops the caches it made before it returns (``_forget``), so nothing of one
-  request (activations, the image itself) stays in memory for the next.
-When ``convnp.no_grad()`` and ``nn.Model``'s recorded calls exist, the forward-only functions
-become ``with no_grad(): ...`` over the recorded calls, and only ``saliency`` needs the lock.
+- ``probabilities`` is ``train.predict``: eval mode under ``convnp.no_grad()``, no cache kept.
+- ``layer_outputs`` is what ``convnp visualize`` draws (``viz._model._run_layers``): the
+  model's recorded calls in eval mode (a Sequential's layers, an ``nn.Model``'s calls by
+  attribute path), their caches on a tape that is dropped when it returns.
+- ``saliency`` is ``viz.saliency_map``: a forward and a backward; between the two the model
+  keeps that forward's tape as its cache.
+Because a model keeps its last call's cache on itself, any call of another request on the same
+model (even under no_grad, which clears it) would take away or replace the tape a saliency's
+backward reads. So the caller holds the model's lock (``ModelEntry.call``) for every function
+here, and each one drops whatever cache is left (``_forget``) before it returns: nothing of one
+request (activations, the image itself) stays in memory for the next.
 
 Inputs are uint8 pixels (C, H, W), scaled to [0, 1] in the model's dtype exactly as
 ``convnp predict`` and ``train.predict`` do.

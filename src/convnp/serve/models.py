@@ -10,6 +10,8 @@ import glob
 import os
 import threading
 
+import numpy as np
+
 from .. import io
 
 MAX_SIDE = 512            # largest input height or width a served model may declare
@@ -83,25 +85,24 @@ def input_shape(value):
 
 
 def layer_table(model, shape):
-    """([{index, name, type, repr, shape}] per top-level step, number of outputs K).
+    """([{index, name, type, repr, shape}] per step that /api/layers shows, number of outputs K).
 
-    The shapes come from each layer's output_shape, so an input shape that does not fit the
-    architecture is refused here, before any image is run through it.
+    The steps and their shapes come from one forward pass on a black image of ``shape`` (the
+    same ``inference.layer_outputs`` that answers requests), so an input shape that does not
+    fit the architecture is refused here, before any request.
     """
-    from ..viz._model import _named_layers
+    from .inference import layer_outputs
 
-    rows, current = [], (None, *shape)
     try:
-        for i, (name, layer) in enumerate(_named_layers(model)):
-            current = tuple(layer.output_shape(current))
-            rows.append({"index": i, "name": name, "type": type(layer).__name__, "repr": _short_repr(layer),
-                         "shape": [int(v) for v in current[1:]]})
+        steps = layer_outputs(model, np.zeros(shape, np.uint8))
+        out = model.output_shape((None, *shape))
     except (ValueError, TypeError) as e:
         raise ValueError(f"input_shape {list(shape)} does not fit the model: {e}") from None
-    if len(current) != 2 or not 1 <= current[1] <= MAX_CLASSES:
-        raise ValueError(f"expected the model to output class scores (N, K) with K <= {MAX_CLASSES},"
-                         f" got {current}")
-    return rows, int(current[1])
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], int) and 1 <= out[1] <= MAX_CLASSES):
+        raise ValueError(f"expected the model to output class scores (N, K) with K <= {MAX_CLASSES}, got {out}")
+    rows = [{"index": i, "name": name, "type": type(layer).__name__, "repr": _short_repr(layer),
+             "shape": [int(v) for v in output.shape]} for i, (name, layer, output) in enumerate(steps)]
+    return rows, int(out[1])
 
 
 def _short_repr(layer, limit=120):

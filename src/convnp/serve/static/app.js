@@ -10,6 +10,7 @@ const state = {
   drawn: false,                 // anything drawn since the last clear
   source: "",                   // "draw" or "upload": what the last answer was about
   layer: 0,                     // the layer shown in the maps panel
+  channel: null,                // its channel shown enlarged, or null
 };
 
 // -- talking to the server -------------------------------------------------------------------
@@ -67,6 +68,7 @@ const updatePrediction = throttled(async () => {
 
 const updateDetails = throttled(async () => {
   if (!hasInput()) return;
+  const source = state.upload ? "upload" : "draw";
   const target = $("target").value;
   const [layers, sal] = await Promise.all([
     post("/api/layers", { layer: String(state.layer) }),
@@ -74,6 +76,7 @@ const updateDetails = throttled(async () => {
   ]);
   showMaps(layers.layers[0]);
   showSaliency(sal);
+  $("maps").dataset.source = source;
 }, 300);
 
 function update() { updatePrediction(); updateDetails(); }
@@ -108,6 +111,7 @@ function paint(canvas, values, offset, h, w, lut) {
 function resetViews() {   // nothing to show until something is drawn or uploaded
   $("predicted").textContent = "";
   delete $("predicted").dataset.source;
+  delete $("maps").dataset.source;
   for (const id of ["bars", "maps"]) $(id).replaceChildren();
   for (const id of ["seen", "saliency"]) $(id).getContext("2d").clearRect(0, 0, $(id).width, $(id).height);
   $("seen-info").textContent = "";
@@ -230,6 +234,7 @@ function showMaps(layer) {
   maps.className = layer.kind;
   maps.dataset.layer = layer.index;
   $("zoom").hidden = true;
+  if (state.channel !== null && state.channel < layer.shown && layer.kind === "maps") zoom(layer, data, state.channel);
   if (layer.kind === "vector") {
     const canvas = document.createElement("canvas");
     paint(canvas, data, 0, 1, layer.shown, VIRIDIS_LUT);
@@ -245,7 +250,7 @@ function showMaps(layer) {
     const cap = document.createElement("figcaption");
     cap.textContent = `ch ${c}`;
     fig.append(canvas, cap);
-    fig.addEventListener("click", () => zoom(layer, data, c));
+    fig.addEventListener("click", () => { state.channel = c; zoom(layer, data, c); });
     return fig;
   }));
 }
@@ -304,6 +309,7 @@ async function chooseModel(id) {
     (m.dataset ? `, trained on ${m.dataset}` : "");
   $("target").replaceChildren(new Option("the predicted class", ""), ...m.classes.map((c, k) => new Option(c, String(k))));
   state.layer = Math.min(state.layer, m.layers.length - 1);
+  state.channel = null;
   $("layer-tabs").replaceChildren(...m.layers.map((layer) => {
     const b = document.createElement("button");
     b.type = "button";
@@ -312,7 +318,7 @@ async function chooseModel(id) {
     b.innerHTML = `${layer.name} <b></b> <span class="shape"></span>`;
     b.querySelector("b").textContent = layer.type;
     b.querySelector(".shape").textContent = layer.shape.join("\u00d7");
-    b.addEventListener("click", () => { state.layer = layer.index; markLayer(); updateDetails(); });
+    b.addEventListener("click", () => { state.layer = layer.index; state.channel = null; markLayer(); updateDetails(); });
     return b;
   }));
   markLayer();
