@@ -75,11 +75,12 @@ class Conv2d(Layer):
 
     def backward(self, dy, input_grad=True):
         """Accumulate the weight (and bias) gradients; return dx, or None when ``input_grad`` is False."""
+        # Frozen parameters (requires_grad False) get no gradient computed; db alone still needs the pass.
+        trains = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
         cache = self.take_cache()  # RuntimeError if no forward is waiting for this backward
-        dx, dweight, dbias = F.conv2d_backward(dy, cache, input_grad)
-        workspace = cache[-1]  # the cache's last field: this call's workspace, free again
-        if workspace is not None:
-            self._workspaces.append(workspace)
+        dx, dweight, dbias = F.conv2d_backward(dy, cache, input_grad, weight_grad=trains)
+        if cache.workspace is not None:
+            self._workspaces.append(cache.workspace)  # this call's workspace is free again
         self._accumulate(self.weight, dweight)  # accumulate; zero_grad() resets
         self._accumulate(self.bias, dbias)
         return dx
@@ -88,10 +89,8 @@ class Conv2d(Layer):
         """(N, C_out, H_out, W_out) for an input (N, C_in, H, W); N may be None."""
         if len(input_shape) != 4 or input_shape[1] != self.in_channels:
             raise ValueError(f"{self}: expected input (N, {self.in_channels}, H, W), got {tuple(input_shape)}")
-        _, _, _, _, (oh, ow) = window_geometry(
-            input_shape, self.kernel_size, self.stride, self.padding, self.dilation, self
-        )
-        return (input_shape[0], self.out_channels, oh, ow)
+        geometry = window_geometry(input_shape, self.kernel_size, self.stride, self.padding, self.dilation, self)
+        return (input_shape[0], self.out_channels, *geometry.out_size)
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels, **self._args,
