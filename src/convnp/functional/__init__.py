@@ -1,9 +1,14 @@
 """Pure math, no state: each op is a ``*_forward(...) -> (out, cache)`` and ``*_backward(dout, cache)`` pair."""
 from .columns import col2im, conv_output_size, im2col, resolve_padding
 from .conv import conv2d_forward, conv2d_backward
-from .pool import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, avg_pool2d_backward,
-                   avg_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward,
-                   max_pool2d_backward, max_pool2d_forward, pool_output_size)
+from .conv_transpose import conv_transpose2d_forward, conv_transpose2d_backward
+from .padding import pad, pad_forward, pad_backward
+from .resize import (interpolate, interpolate_forward, interpolate_backward, pixel_shuffle_forward,
+                     pixel_shuffle_backward, pixel_unshuffle_forward, pixel_unshuffle_backward)
+from .pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward, pool_output_size
+from .pool_adaptive import (adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward, adaptive_max_pool2d_backward,
+                            adaptive_max_pool2d_forward, global_avg_pool2d_backward, global_avg_pool2d_forward)
+from .unpool import max_unpool2d_forward, max_unpool2d_backward
 from .linear import linear_forward, linear_backward
 from .erf import erf
 from .activation import relu_forward, relu_backward, leaky_relu_forward, leaky_relu_backward, elu_forward, elu_backward, gelu_forward, gelu_backward, sigmoid_forward, sigmoid_backward, tanh_forward, tanh_backward

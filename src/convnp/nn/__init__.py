@@ -5,7 +5,10 @@ from .model import Model
 from .container import ModuleDict, ModuleList, Residual, Sequential
 from .merge import Add, Cat, Mul, Reshape, Split, add, cat, mul, reshape, split
 from .conv import Conv2d
-from .pool import MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
+from .conv_transpose import ConvTranspose2d
+from .pool import MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, AdaptiveMaxPool2d, MaxUnpool2d
+from .padding import ZeroPad2d, ConstantPad2d, ReflectionPad2d, ReplicationPad2d, CircularPad2d
+from .resize import Upsample, PixelShuffle, PixelUnshuffle
 from .linear import Linear, Flatten, Identity
 from .activation import ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax
 from .activation_hard import ReLU6, Hardtanh, Hardsigmoid, Hardswish, PReLU
