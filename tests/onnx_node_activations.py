@@ -45,17 +45,19 @@ def selu(node, inputs):
 
 @maps("HardSigmoid")
 def hard_sigmoid(node, inputs):
-    alpha, beta = node.attrs.get("alpha", 0.2), node.attrs.get("beta", 0.5)
-    need(close(alpha, 1 / 6) and close(beta, 0.5), f"alpha={alpha}, beta={beta}: Hardsigmoid is relu6(x + 3) / 6")
-    return nn.Hardsigmoid()(inputs[0])
+    """max(0, min(1, alpha * x + beta)): Hardsigmoid for PyTorch's 1/6 and 1/2, else Hardtanh(0, 1) of it."""
+    x, alpha, beta = inputs[0], node.attrs.get("alpha", 0.2), node.attrs.get("beta", 0.5)
+    if close(alpha, 1 / 6) and close(beta, 0.5):
+        return nn.Hardsigmoid()(x)
+    return nn.Hardtanh(0.0, 1.0)(nn.add(nn.mul(x, alpha), np.full_like(x, beta)))
 
 
 @maps("Clip")
 def clip(node, inputs):
-    x = inputs[0]
-    need(len(inputs) > 1 and inputs[1] is not None and len(inputs) > 2 and inputs[2] is not None,
-         "a one-sided Clip: Hardtanh has both bounds")
-    low, high = float(inputs[1]), float(inputs[2])
+    """Hardtanh (ReLU6 for (0, 6)); an absent bound is float32's largest finite value."""
+    x, big = inputs[0], float(np.finfo(np.float32).max)
+    low = float(inputs[1]) if len(inputs) > 1 and inputs[1] is not None else -big
+    high = float(inputs[2]) if len(inputs) > 2 and inputs[2] is not None else big
     need(low < high, f"min {low:g} >= max {high:g}: Hardtanh needs min_val < max_val")
     return (nn.ReLU6() if (low, high) == (0.0, 6.0) else nn.Hardtanh(low, high))(x)
 

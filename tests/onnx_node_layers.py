@@ -105,25 +105,33 @@ def matmul(node, inputs):
 
 
 # -- pooling ----------------------------------------------------------------------------------------------
-def window(node):
+def window(node, dilation=False):
     kernel = pair(node, "kernel_shape")
     stride = pair(node, "strides")
-    need(pair(node, "dilations") == (1, 1), f"dilations={node.attrs.get('dilations')}")
-    return kernel, stride, symmetric(pads(node, kernel, stride), "pooling")
+    dilations = pair(node, "dilations")
+    need(dilation or dilations == (1, 1), f"dilations={node.attrs.get('dilations')}")
+    return kernel, stride, symmetric(pads(node, kernel, stride, dilations), "pooling"), dilations
 
 
 @maps("MaxPool")
 def max_pool(node, inputs):
-    need(node.n_outputs == 1, "the Indices output (return_indices)")
+    """Indices: convnp's are flat in each (H, W) plane, ONNX's over (N, C, H, W): offsets added here."""
     need(node.attrs.get("storage_order", 0) == 0, "storage_order=1")
-    kernel, stride, padding = window(node)
+    kernel, stride, padding, dilation = window(node, dilation=True)
     need(max(padding[0] * 2 - kernel[0], padding[1] * 2 - kernel[1]) <= 0, "padding over half the kernel")
-    return nn.MaxPool2d(kernel, stride, padding, ceil_mode=bool(node.attrs.get("ceil_mode", 0)))(inputs[0])
+    x = inputs[0]
+    layer = nn.MaxPool2d(kernel, stride, padding, dilation, return_indices=node.n_outputs == 2,
+                         ceil_mode=bool(node.attrs.get("ceil_mode", 0)))
+    if node.n_outputs == 1:
+        return layer(x)
+    y, indices = layer(x)
+    n, c = indices.shape[:2]
+    return y, indices + np.arange(n * c).reshape(n, c, 1, 1) * (x.shape[2] * x.shape[3])
 
 
 @maps("AveragePool")
 def average_pool(node, inputs):
-    kernel, stride, padding = window(node)
+    kernel, stride, padding, _ = window(node)
     need(max(padding[0] * 2 - kernel[0], padding[1] * 2 - kernel[1]) <= 0, "padding over half the kernel")
     return nn.AvgPool2d(kernel, stride, padding, ceil_mode=bool(node.attrs.get("ceil_mode", 0)),
                         count_include_pad=bool(node.attrs.get("count_include_pad", 0)))(inputs[0])

@@ -36,6 +36,7 @@ from onnx import numpy_helper  # noqa: E402
 
 import convnp  # noqa: E402
 import onnx_node_activations  # noqa: E402,F401  (adds the activations and losses to LAYERS)
+import onnx_node_spatial  # noqa: E402,F401  (ConvTranspose, Pad, Resize, unpooling...)
 from onnx_node_layers import LAYERS, Unsupported  # noqa: E402
 
 OPERATORS = (
@@ -44,7 +45,8 @@ OPERATORS = (
     " SpaceToDepth Relu LeakyRelu Elu Selu Celu Gelu Sigmoid Tanh HardSigmoid HardSwish Mish PRelu Softplus"
     " Softsign Swish ThresholdedRelu Clip Softmax LogSoftmax SoftmaxCrossEntropyLoss NegativeLogLikelihoodLoss"
     " Gemm MatMul Flatten Dropout Identity Add Sub Mul Div Sum Concat Split Reshape").split()
-ALL_DATA = {"Add", "Sub", "Mul", "Sum", "Concat", "MatMul"}   # every input is data, none is a weight
+ALL_DATA = {"Add", "Sub", "Mul", "Sum", "Concat"}   # every input is data, none is a weight
+DATA_INPUTS = {"MaxUnpool": 2}                      # x and the indices; otherwise the first input
 Y_ONLY = {"LayerNormalization"}    # its Mean and InvStdDev outputs are not PyTorch's: Y is compared
 RTOL, ATOL = 1e-3, 1e-7
 NODE_TESTS = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "node")
@@ -95,7 +97,7 @@ def _check_types(case):
 
 
 def _float_data(case, inputs, n_data):
-    for x in inputs[:n_data]:
+    for x in inputs[:n_data] if case.op in ALL_DATA else inputs[:1]:
         if x.dtype.kind != "f" or x.dtype == np.float16:
             raise Unsupported(f"a {x.dtype} input: convnp layers compute in float32 or float64")
 
@@ -118,7 +120,7 @@ def run_layers(case):
 def run_load(case, tmp_path):
     _check_types(case)
     inputs, expected = case.data()
-    n_data = len(inputs) if case.op in ALL_DATA else 1
+    n_data = len(inputs) if case.op in ALL_DATA else DATA_INPUTS.get(case.op, 1)
     _float_data(case, inputs, n_data)
     model = onnx.ModelProto()
     model.CopyFrom(case.model)

@@ -133,6 +133,30 @@ def _cases():
         ("instancenorm_running_stats", lambda: nn.InstanceNorm2d(3, track_running_stats=True), (3, 4, 5)),
         ("lrn", lambda: nn.LocalResponseNorm(3, alpha=1e-2, beta=0.6, k=1.5), (6, 4, 5)),
         ("lrn_5", lambda: nn.LocalResponseNorm(5), (6, 4, 5)),
+        ("conv_reflect", lambda: nn.Conv2d(2, 3, 3, padding=1, padding_mode="reflect", rng=0), (2, 6, 5)),
+        ("conv_replicate_same", lambda: nn.Conv2d(2, 3, (2, 3), padding="same", padding_mode="replicate", rng=0),
+         (2, 6, 5)),
+        ("conv_transpose", lambda: nn.ConvTranspose2d(3, 4, 3, rng=0), (3, 5, 4)),
+        ("conv_transpose_stride_pad", lambda: nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=1, output_padding=1,
+                                                                  groups=2, dilation=(1, 2), rng=0), (4, 5, 4)),
+        ("conv_transpose_no_bias", lambda: nn.ConvTranspose2d(2, 2, 4, stride=2, padding=1, bias=False, rng=0), (2, 4, 4)),
+        ("maxpool_dilation", lambda: nn.MaxPool2d(2, stride=1, dilation=2), (2, 7, 6)),
+        ("adaptive_max_global", lambda: nn.AdaptiveMaxPool2d(1), (3, 5, 7)),
+        ("adaptive_max_2x3", lambda: nn.AdaptiveMaxPool2d((2, 3)), (3, 8, 9)),
+        ("zero_pad", lambda: nn.ZeroPad2d((1, 2, 0, 3)), (2, 4, 5)),
+        ("zero_pad_crop", lambda: nn.ZeroPad2d((-1, 2, 1, -1)), (2, 4, 5)),
+        ("constant_pad", lambda: nn.ConstantPad2d(2, 0.5), (2, 4, 5)),
+        ("reflection_pad", lambda: nn.ReflectionPad2d((1, 2, 3, 0)), (2, 4, 5)),
+        ("replication_pad", lambda: nn.ReplicationPad2d(2), (2, 4, 5)),
+        ("upsample_nearest", lambda: nn.Upsample(scale_factor=2), (2, 3, 4)),
+        ("upsample_nearest_3", lambda: nn.Upsample(scale_factor=(3, 1.5)), (2, 3, 4)),
+        ("upsample_bilinear", lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (2, 3, 4)),
+        ("upsample_bilinear_corners", lambda: nn.Upsample(scale_factor=(2, 3), mode="bilinear", align_corners=True),
+         (2, 3, 4)),
+        ("downsample_bilinear_to_1", lambda: nn.Upsample(scale_factor=(0.5, 0.3), mode="bilinear"), (2, 3, 4)),
+        ("downsample_nearest", lambda: nn.Upsample(scale_factor=0.6), (2, 5, 4)),
+        ("pixel_shuffle", lambda: nn.PixelShuffle(2), (8, 3, 4)),
+        ("pixel_unshuffle", lambda: nn.PixelUnshuffle(2), (3, 4, 6)),
     ]
     return c
 
@@ -152,7 +176,7 @@ def _affine(layer):
 
 
 CASES = _cases()
-COVERED = {type(make()) for _, make, _ in CASES}
+COVERED = {type(make()) for _, make, _ in CASES} | {nn.CircularPad2d, nn.MaxUnpool2d}   # tested below
 NOT_EXPORTED = {  # containers and merge ops are exported through models (below); losses are not layers of a graph
     nn.Layer, nn.Model, nn.Sequential, nn.Residual, nn.ModuleList, nn.ModuleDict,
     nn.Add, nn.Mul, nn.Cat, nn.Split, nn.Reshape, nn.Loss}
@@ -213,6 +237,36 @@ def test_model_with_merge_ops_two_inputs_two_outputs(tmp_path):
     assert [o.name for o in proto.graph.output] == ["output_0", "output_1"]
     assert "scale" in {t.name for t in proto.graph.initializer}
     assert ops.count("Conv") == 2 and {"conv", "conv_1"} <= {n.name for n in proto.graph.node}
+
+
+class PoolUnpool(nn.Model):
+    """SegNet's pattern: MaxPool2d indices to a MaxUnpool2d, and the indices as an output too."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding=1, rng=0)
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(2)
+
+    def forward(self, x):
+        y, indices = self.pool(self.conv(x))
+        return self.unpool(y, indices), indices
+
+
+def test_maxpool_indices_and_unpool(tmp_path):
+    proto = export_and_compare(PoolUnpool(), (2, 6, 8), tmp_path)
+    assert {"MaxPool", "MaxUnpool", "Mod"} <= {n.op_type for n in proto.graph.node}
+
+
+def test_circular_pad_and_upsample_size_need_newer_opsets(tmp_path):
+    model = nn.Sequential(nn.CircularPad2d((1, 0, 2, 1)), nn.Conv2d(2, 2, 3, padding=1, padding_mode="circular", rng=0),
+                          nn.Upsample(size=(7, 9)), nn.Upsample(size=(5, 4), mode="bilinear"),
+                          nn.Upsample(scale_factor=0.6, mode="bilinear", align_corners=True))
+    export_and_compare(model, (2, 4, 5), tmp_path, opset=19)
+    with pytest.raises(ValueError, match=r"layer '0' CircularPad2d\(.*\): circular padding needs opset 19"):
+        convnp.onnx.export(model, tmp_path / "old.onnx", (2, 4, 5), opset=18)
+    with pytest.raises(ValueError, match=r"layer '0' Upsample\(size=\(7, 9\)\): this size \(a size.* needs opset 18"):
+        convnp.onnx.export(model[2:], tmp_path / "old.onnx", (2, 4, 5), opset=17)
 
 
 class PassThrough(nn.Model):

@@ -13,7 +13,7 @@ onnx = pytest.importorskip("onnx")
 import convnp  # noqa: E402
 from conftest import max_rel_error  # noqa: E402
 from convnp import models, nn  # noqa: E402
-from test_onnx_export import CASES, Merges, random_stats  # noqa: E402
+from test_onnx_export import CASES, Merges, PoolUnpool, _affine, random_stats  # noqa: E402
 
 
 def round_trip(model, shapes, tmp_path, seed=0, opset=17):
@@ -27,10 +27,10 @@ def round_trip(model, shapes, tmp_path, seed=0, opset=17):
     xs = [rng.standard_normal((3, *s)).astype(np.float32) for s in shapes]
     outs = [m(*xs) for m in (model, imported)]
     outs = [o if isinstance(o, tuple) else (o,) for o in outs]
-    douts = [rng.standard_normal(o.shape).astype(np.float32) for o in outs[0]]
+    douts = [rng.standard_normal(o.shape).astype(np.float32) if o.dtype.kind == "f" else None for o in outs[0]]
     grads = [m.backward(*douts) for m in (model, imported)]
     for a, b in zip(*outs):
-        assert max_rel_error(b, a) <= 1e-6
+        assert a.dtype == b.dtype and max_rel_error(b, a) <= 1e-6
     for a, b in zip(*[g if isinstance(g, tuple) else (g,) for g in grads]):
         assert max_rel_error(b, a) <= 1e-5
     theirs = dict(imported.named_parameters())
@@ -65,6 +65,21 @@ def test_round_trip_merge_ops_and_parameter_operand(tmp_path):
     with convnp.no_grad():                       # a Parameter operand under no_grad too
         y = imported(*xs)
     assert y[0].shape == (3, 3)
+
+
+def test_round_trip_pool_indices_unpool(tmp_path):
+    imported, xs = round_trip(PoolUnpool(), (2, 6, 8), tmp_path)
+    _, indices = imported(xs[0])
+    np.testing.assert_array_equal(indices, PoolUnpool()(xs[0])[1])    # PyTorch's plane indices again
+
+
+def test_round_trip_newer_opsets(tmp_path):
+    model = nn.Sequential(nn.CircularPad2d((1, 0, 2, 1)), nn.Conv2d(2, 2, 3, padding=1, padding_mode="circular", rng=0),
+                          nn.Upsample(size=(7, 9)), nn.Upsample(size=(5, 4), mode="bilinear"), nn.GELU(),
+                          _affine(nn.GroupNorm(1, 2)), nn.Mish())
+    imported, _ = round_trip(model, (2, 4, 5), tmp_path, opset=21)
+    kinds = {type(m).__name__ for m in imported.modules()}
+    assert {"CircularPad2d", "Upsample", "GELU", "GroupNorm", "Mish"} <= kinds
 
 
 def test_save_load_train_summary_viz(tmp_path):
@@ -204,3 +219,48 @@ def test_pytorch_batchnorm_kept(torch, tmp_path):
     assert any(isinstance(m, nn.BatchNorm2d) for m in imported.modules())
     with torch.no_grad():
         assert max_rel_error(imported(x.numpy()), model(x).numpy()) <= 1e-5
+
+
+def unet_torch(torch):
+    """A two-level U-Net: conv blocks, max pooling, ConvTranspose2d upsampling, Concat skips."""
+    tnn = torch.nn
+
+    def block(cin, cout):
+        return tnn.Sequential(tnn.Conv2d(cin, cout, 3, padding=1, bias=False), tnn.BatchNorm2d(cout), tnn.ReLU(),
+                              tnn.Conv2d(cout, cout, 3, padding=1, bias=False), tnn.BatchNorm2d(cout), tnn.ReLU())
+
+    class UNet(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc1, self.enc2, self.mid = block(3, 8), block(8, 16), block(16, 32)
+            self.pool = tnn.MaxPool2d(2)
+            self.up2, self.dec2 = tnn.ConvTranspose2d(32, 16, 2, stride=2), block(32, 16)
+            self.up1, self.dec1 = tnn.ConvTranspose2d(16, 8, 2, stride=2), block(16, 8)
+            self.head = tnn.Conv2d(8, 2, 1)
+
+        def forward(self, x):
+            e1 = self.enc1(x)
+            e2 = self.enc2(self.pool(e1))
+            m = self.mid(self.pool(e2))
+            d2 = self.dec2(torch.cat([self.up2(m), e2], dim=1))
+            d1 = self.dec1(torch.cat([self.up1(d2), e1], dim=1))
+            return self.head(d1)
+
+    return UNet()
+
+
+def test_pytorch_unet(torch, tmp_path):
+    torch.manual_seed(0)
+    model = _random_torch_stats(torch, unet_torch(torch))
+    x = torch.randn(2, 3, 32, 32)
+    torch_export(torch, model, x[:1], tmp_path / "unet.onnx")
+    imported = convnp.onnx.load(tmp_path / "unet.onnx")
+    kinds = [type(m).__name__ for m in imported.modules()]
+    assert kinds.count("ConvTranspose2d") == 2
+    y = imported(x.numpy())
+    x.requires_grad_(True)
+    t_y = model(x)
+    assert max_rel_error(y, t_y.detach().numpy()) <= 1e-5
+    dy = np.random.default_rng(0).standard_normal(y.shape).astype(np.float32)
+    t_y.backward(torch.tensor(dy))
+    assert max_rel_error(imported.backward(dy), x.grad.numpy()) <= 1e-4

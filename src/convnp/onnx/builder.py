@@ -172,3 +172,31 @@ def set_tensor(node, layer, attr, array, source=None, converted=False):
     setattr(layer, attr, value)
     if name is not None:
         node.model.sources.setdefault(id(layer), {})[attr] = name
+
+
+def pair_attr(n, key, default=1):
+    """A 2-D attribute (strides, dilations, kernel_shape) as a pair; fail for another length."""
+    value = n.attr(key)
+    if value is None:
+        return (default, default)
+    if len(value) != 2:
+        n.fail(f"attribute {key}={value} is not 2-D; convnp's layers are 2-D")
+    return tuple(int(v) for v in value)
+
+
+def pads_attr(n, kernel, stride, dilation):
+    """(top, left, bottom, right) from pads or auto_pad (SAME_* resolved for stride 1)."""
+    auto = n.only("auto_pad", "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
+    if auto == "VALID":
+        return (0, 0, 0, 0)
+    if auto.startswith("SAME"):
+        if stride != (1, 1):
+            n.fail(f"attribute auto_pad={auto} with strides {list(stride)} is not supported (its padding"
+                   " depends on the input size; export with explicit pads)")
+        totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        before = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in totals]
+        return (before[0], before[1], totals[0] - before[0], totals[1] - before[1])
+    pads = n.attr("pads") or [0, 0, 0, 0]
+    if len(pads) != 4:
+        n.fail(f"attribute pads={pads} is not 2-D")
+    return tuple(int(p) for p in pads)

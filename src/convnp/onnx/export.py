@@ -17,7 +17,7 @@ import numpy as np
 from ..nn.model import trace
 from ..nn.module import Layer, Parameter
 from ._require import onnx_package
-from . import export_activations, export_norms  # noqa: F401  (register their converters)
+from . import export_activations, export_norms, export_pool, export_spatial  # noqa: F401  (converters)
 from .export_layers import EXPORTERS, Site, Unsupported
 
 MIN_OPSET = 13          # Softmax/LogSoftmax on one axis, Split sizes as an input
@@ -68,7 +68,8 @@ def build_model(onnx, model, shapes, opset, dynamic_batch):
     dtype = next((p.dtype for p in model.parameters()), np.dtype(np.float32))
     zeros = [np.zeros((batch, *s), dtype=dtype) for s in shapes]
     traced = model if model._records_calls else _Single(model)
-    _, tape = trace(traced, *zeros)
+    out, tape = trace(traced, *zeros)
+    out_dtypes = [o.dtype for o in (out if isinstance(out, tuple) else (out,))]
     ex = Exporter(onnx, model, opset, dtype, batch if dynamic_batch else None)
     in_names = ["input"] if len(shapes) == 1 else [f"input_{i}" for i in range(len(shapes))]
     n_out = len(tape.outputs)
@@ -79,8 +80,9 @@ def build_model(onnx, model, shapes, opset, dynamic_batch):
     dim = "N" if dynamic_batch else 1
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     inputs = [onnx.helper.make_tensor_value_info(n, elem, [dim, *s]) for n, s in zip(in_names, shapes)]
-    outputs = [onnx.helper.make_tensor_value_info(n, elem, [dim if i == 0 and d == batch else d for i, d in enumerate(s)])
-               for n, s in zip(out_names, tape.out_shapes)]
+    outputs = [onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(t),
+                                                  [dim if i == 0 and d == batch else d for i, d in enumerate(s)])
+               for n, s, t in zip(out_names, tape.out_shapes, out_dtypes)]
     graph = onnx.helper.make_graph(ex.nodes, type(model).__name__, inputs, outputs, list(ex.initializers.values()))
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
                                    producer_name="convnp")
@@ -123,6 +125,7 @@ class Exporter:
         self._params = {id(p): name for name, p in model.named_parameters()}
         self._tensor_names = {}            # id(Parameter or buffer array) -> initializer name
         self._used = {"node": set(), "value": set()}     # ONNX keeps node and value names apart
+        self.pool_indices = {}             # MaxPool2d indices value -> (ONNX's indices, pooled (H, W))
 
     # -- walking the recorded calls -----------------------------------------------------------
     def walk(self, tape, in_names, out_names, prefix):

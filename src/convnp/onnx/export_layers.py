@@ -14,7 +14,6 @@ from collections import namedtuple
 import numpy as np
 
 from .. import checks, nn
-from ..functional.columns import resolve_padding
 
 EXPORTERS = {}
 
@@ -37,61 +36,16 @@ def exports(*classes):
     return register
 
 
-def _pair(value):
+def pair(value):
+    """An int or pair as a list of two ints (ONNX attributes)."""
     return list(checks.pair(value, "value", "export", minimum=0))
 
 
-# -- convolution, linear ------------------------------------------------------------------------
-@exports(nn.Conv2d)
-def conv2d(ex, s):
-    l = s.layer
-    k, st, d = _pair(l.kernel_size), _pair(l.stride), _pair(l.dilation)
-    top, bottom, left, right = resolve_padding(l.padding, k, st, d, repr(l))
-    ex.node("Conv", [s.ins[0], ex.param(l.weight), ex.param(l.bias)], s.outs, s.name,
-            kernel_shape=k, strides=st, dilations=d, pads=[top, left, bottom, right], group=l.groups)
-
-
+# -- linear -------------------------------------------------------------------------------------------
 @exports(nn.Linear)
 def linear(ex, s):
     l = s.layer
     ex.node("Gemm", [s.ins[0], ex.param(l.weight), ex.param(l.bias)], s.outs, s.name, transB=1)
-
-
-# -- pooling -----------------------------------------------------------------------------------------
-def _window(layer):
-    k, st, p = _pair(layer.kernel_size), _pair(layer.stride), _pair(layer.padding)
-    return {"kernel_shape": k, "strides": st, "pads": [p[0], p[1], p[0], p[1]], "ceil_mode": int(layer.ceil_mode)}
-
-
-@exports(nn.MaxPool2d)
-def max_pool2d(ex, s):
-    ex.node("MaxPool", s.ins, s.outs, s.name, **_window(s.layer))
-
-
-@exports(nn.AvgPool2d)
-def avg_pool2d(ex, s):
-    ex.node("AveragePool", s.ins, s.outs, s.name, **_window(s.layer),
-            count_include_pad=int(s.layer.count_include_pad))
-
-
-@exports(nn.AdaptiveAvgPool2d)
-def adaptive_avg_pool2d(ex, s):
-    _adaptive(ex, s, "GlobalAveragePool", "AveragePool")
-
-
-def _adaptive(ex, s, global_op, window_op):
-    """Global pooling for output size 1, else fixed windows when the sizes divide evenly."""
-    h, w = s.in_shapes[0][2:]
-    oh, ow = s.out_shapes[0][2:]
-    if (oh, ow) == (1, 1):
-        ex.node(global_op, s.ins, s.outs, s.name)
-    elif h % oh == 0 and w % ow == 0:
-        kernel = [h // oh, w // ow]
-        ex.node(window_op, s.ins, s.outs, s.name, kernel_shape=kernel, strides=kernel)
-    else:
-        raise Unsupported(f"output size ({oh}, {ow}) does not divide the traced input size ({h}, {w}), and"
-                          " ONNX has no adaptive pooling with uneven windows; export with an input size"
-                          " that is a multiple of the output size")
 
 
 # -- normalisation -------------------------------------------------------------------------------

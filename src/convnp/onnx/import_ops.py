@@ -1,21 +1,17 @@
-"""ONNX operators as convnp layers: convolution, Gemm/MatMul, pooling, BatchNormalization.
+"""ONNX operators as convnp layers: convolution, Gemm/MatMul, BatchNormalization.
 
 Each importer reads one node (``builder.Node``) and returns a ``Step``; the layers it makes own
 the node's weights (``set_tensor``), so they train and save like any convnp layer. ONNX
 defaults are written in ``attrs``; where ONNX and convnp differ the importer translates
 (BatchNormalization's momentum m is PyTorch's 1 - m; AveragePool counts padding only with
-count_include_pad=1). The activations are in ``import_activations.py``, the other norms in
-``import_norms.py``, shape and merge operators in ``import_shape.py``.
+count_include_pad=1). The other topics: import_activations.py, import_norms.py, import_pool.py,
+import_shape.py (shape and merge operators), import_spatial.py (ConvTranspose, Pad, Resize...).
 """
 import numpy as np
 
 from .. import nn
-from .builder import imports, set_tensor
-from . import import_activations, import_norms, import_shape  # noqa: F401  (register their operators)
-
-_WINDOW = {"auto_pad": "NOTSET", "ceil_mode": 0, "dilations": None, "kernel_shape": None, "pads": None,
-           "strides": None}
-
+from .builder import imports, pads_attr, pair_attr, set_tensor
+from . import import_activations, import_norms, import_pool, import_shape, import_spatial  # noqa: F401
 
 # -- convolution, Gemm, MatMul --------------------------------------------------------------------
 @imports("Conv", attrs={"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None,
@@ -36,34 +32,6 @@ def conv(n):
     if b is not None:
         set_tensor(n, layer, "bias", b, source=2)
     return padded_step(n, layer, (top, left, bottom, right))
-
-
-def pair_attr(n, key, default=1):
-    """A 2-D attribute (strides, dilations, kernel_shape) as a pair; fail for another length."""
-    value = n.attr(key)
-    if value is None:
-        return (default, default)
-    if len(value) != 2:
-        n.fail(f"attribute {key}={value} is not 2-D; convnp's layers are 2-D")
-    return tuple(int(v) for v in value)
-
-
-def pads_attr(n, kernel, stride, dilation):
-    """(top, left, bottom, right) from pads or auto_pad (SAME_* resolved for stride 1)."""
-    auto = n.only("auto_pad", "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER")
-    if auto == "VALID":
-        return (0, 0, 0, 0)
-    if auto.startswith("SAME"):
-        if stride != (1, 1):
-            n.fail(f"attribute auto_pad={auto} with strides {list(stride)} is not supported (its padding"
-                   " depends on the input size; export with explicit pads)")
-        totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
-        before = [t // 2 if auto == "SAME_UPPER" else t - t // 2 for t in totals]
-        return (before[0], before[1], totals[0] - before[0], totals[1] - before[1])
-    pads = n.attr("pads") or [0, 0, 0, 0]
-    if len(pads) != 4:
-        n.fail(f"attribute pads={pads} is not 2-D")
-    return tuple(int(p) for p in pads)
 
 
 def padded_step(n, layer, pads):
@@ -106,42 +74,6 @@ def matmul(n):
     layer = nn.Linear(b.shape[0], b.shape[1], bias=False)
     set_tensor(n, layer, "weight", b.T, source=1, converted=True)
     return n.layer_step(layer)
-
-
-# -- pooling ----------------------------------------------------------------------------------------
-def _pool_args(n):
-    """(kernel, stride, padding) of MaxPool/AveragePool; fail for what convnp's pools do not take."""
-    kernel = pair_attr(n, "kernel_shape")
-    if n.attr("kernel_shape") is None:
-        n.fail("attribute kernel_shape is missing")
-    stride = pair_attr(n, "strides")
-    if pair_attr(n, "dilations") != (1, 1):
-        n.fail(f"attribute dilations={n.attr('dilations')} is not supported")
-    top, left, bottom, right = pads_attr(n, kernel, stride, (1, 1))
-    if (top, left) != (bottom, right):
-        n.fail(f"asymmetric pads {[top, left, bottom, right]} are not supported for pooling")
-    return kernel, stride, (top, left)
-
-
-@imports("MaxPool", attrs={**_WINDOW, "storage_order": 0})
-def max_pool(n):
-    n.only("storage_order", 0)
-    kernel, stride, padding = _pool_args(n)
-    return n.layer_step(nn.MaxPool2d(kernel, stride, padding, ceil_mode=bool(n.attr("ceil_mode"))))
-
-
-@imports("AveragePool", attrs={**_WINDOW, "count_include_pad": 0})
-def average_pool(n):
-    kernel, stride, padding = _pool_args(n)
-    return n.layer_step(nn.AvgPool2d(kernel, stride, padding, ceil_mode=bool(n.attr("ceil_mode")),
-                                     count_include_pad=bool(n.attr("count_include_pad"))))
-
-
-@imports("GlobalAveragePool")
-def global_average_pool(n):
-    if n.rank() not in (None, 4):
-        n.fail(f"only 2-D pooling (input rank 4) is supported, got rank {n.rank()}")
-    return n.layer_step(nn.AdaptiveAvgPool2d(1))
 
 
 # -- normalisation -----------------------------------------------------------------------------------

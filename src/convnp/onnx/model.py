@@ -159,7 +159,8 @@ def _check_input(spec, x):
     """A float array of the declared shape; the first dimension is the batch: any size (convnp
     trains and evaluates in batches, where a file exported for batch 1 fixes it at 1)."""
     shape = spec["shape"]
-    checks.floating(x, f"OnnxModel input {spec['name']!r}")
+    if spec["dtype"] not in CONSTANT_DTYPES[2:] or not hasattr(x, "dtype") or x.dtype.kind not in "iub":
+        checks.floating(x, f"OnnxModel input {spec['name']!r}")      # integer inputs where declared so
     if shape is not None and (len(shape) != x.ndim or any(d not in (None, 0) and d != s
                                                          for d, s in zip(shape[1:], x.shape[1:]))):
         want = "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
