@@ -12,7 +12,7 @@ Modules: export.py and export_layers.py (convnp -> ONNX), reader.py and tensors.
 read and checked), model.py and import_ops*.py (ONNX -> convnp), runtime.py (ONNX Runtime
 comparison), command.py (the command line).
 """
-from . import command
+from . import command  # noqa: F401  (the command line's export and .onnx models)
 from .export import export
 from .model import OnnxModel
 from .reader import load
