@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import nn
 from .builder import imports, set_tensor
+from .layers import Erf
 
 SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
@@ -33,6 +34,7 @@ _activation("HardSwish", lambda n: nn.Hardswish())
 _activation("Mish", lambda n: nn.Mish())
 _activation("Softplus", lambda n: nn.Softplus())
 _activation("Softsign", lambda n: nn.Softsign())
+_activation("Erf", lambda n: Erf())
 
 
 @imports("Softmax", "LogSoftmax", attrs={"axis": None})

@@ -24,13 +24,25 @@ def flatten(n):
 
 @imports("Reshape", attrs={"allowzero": 0}, static=(1,))
 def reshape(n):
+    """To a constant shape (0 copies the input's size at that index, -1 is inferred), or to a shape
+    computed while running (PyTorch's GroupNorm: Reshape(y, Shape(x)))."""
+    if n.inputs[1] not in n.model.graph["constants"]:
+        return n.step(lambda x, shape: nn.reshape(x, _target(x, shape)), n.inputs[:2])
     target = [int(v) for v in n.constant(1)]
     if n.attr("allowzero") and 0 in target:
         n.fail("attribute allowzero=1 with a 0 in the shape is not supported")
+    return n.step(lambda x: nn.reshape(x, _target(x, target)), n.inputs[:1])
 
-    def reshaped(x):
-        return nn.reshape(x, tuple(x.shape[i] if d == 0 else d for i, d in enumerate(target)))
-    return n.step(reshaped, n.inputs[:1])
+
+def _target(x, shape):
+    return tuple(x.shape[i] if d == 0 else int(d) for i, d in enumerate(shape))
+
+
+@imports("Shape", attrs={"start": 0, "end": None})
+def shape(n):
+    """The input's shape as an int64 array (a runtime value for Reshape; no gradient)."""
+    start, end = n.attr("start"), n.attr("end")
+    return n.step(lambda x: np.array(x.shape[start:end], dtype=np.int64), n.inputs[:1])
 
 
 @imports("Identity")

@@ -1,12 +1,16 @@
-"""Small layers that imported graphs need and convnp.nn does not have: a transpose, and the index
-conversions between ONNX's MaxPool/MaxUnpool indices and PyTorch's (convnp's).
+"""Small layers that imported graphs need and convnp.nn does not have: a transpose, erf (GELU before
+opset 20 is x * 0.5 * (1 + erf(x / sqrt(2)))), and the index conversions between ONNX's
+MaxPool/MaxUnpool indices and PyTorch's (convnp's).
 
 They are recorded like any layer call (an integer output of a graph must come from a recorded
 call) and rebuilt from the graph description, so they are not registered for model files.
 """
+import math
+
 import numpy as np
 
 from .. import checks
+from ..functional.erf import erf
 from ..nn.module import Layer
 
 
@@ -34,6 +38,19 @@ class Permute(Layer):
     def backward(self, dy, input_grad=True):
         self.take_cache()
         return np.ascontiguousarray(dy.transpose(np.argsort(self.perm)))
+
+
+class Erf(Layer):
+    """y = erf(x) (ONNX Erf); dx = dy * 2 / sqrt(pi) * exp(-x^2)."""
+
+    def forward(self, x):
+        checks.floating(x, self)
+        self._cache = x
+        return erf(x).astype(x.dtype, copy=False)
+
+    def backward(self, dy, input_grad=True):
+        x = self.take_cache()
+        return dy * (2 / math.sqrt(math.pi)) * np.exp(-x * x)
 
 
 class OnnxIndices(Layer):

@@ -20,6 +20,7 @@ import os
 from ._require import onnx_package
 from . import import_ops  # noqa: F401  (fills the table of importers)
 from .builder import IMPORTERS
+from .fold import FOLDABLE, fold
 from .tensors import DTYPES, TensorReader
 
 MIN_OPSET = 11
@@ -147,6 +148,8 @@ def describe(graph, opset, tensors, shapes):
         if node.op_type == "Identity" and node.input[0] in sources:   # PyTorch shares equal constants so
             sources[node.output[0]] = sources[node.input[0]]           # (all-zero conv biases)
             continue
+        if _folded(node, name, sources, tensors, opset):
+            continue
         if node.op_type not in IMPORTERS:
             raise ValueError(f"{path}: node {name!r}: operator {node.op_type} is not supported; supported:"
                              f" {', '.join(sorted(IMPORTERS))}")
@@ -159,7 +162,7 @@ def describe(graph, opset, tensors, shapes):
             if value not in sources or value in constants or value in weights:
                 continue
             t, where = sources[value]
-            array = t if not hasattr(t, "dims") else tensors.to_array(t, where)
+            array = _array(sources[value], tensors)
             if i in static or (not hasattr(t, "dims") and array.size <= MAX_CONSTANT_VALUES):
                 constants[value] = _inline(array, where, path)     # Constant nodes' values stay fixed
             else:
@@ -170,6 +173,24 @@ def describe(graph, opset, tensors, shapes):
                    "outputs": [v.name for v in graph.output], "nodes": nodes, "tensors": weights,
                    "constants": constants, "shapes": shapes}
     return description, arrays
+
+
+def _folded(node, name, sources, tensors, opset):
+    """Fold ``node`` (fold.py) when its inputs are all constants; its outputs become sources."""
+    if node.op_type not in FOLDABLE or not all(i in sources for i in node.input if i):
+        return False
+    inputs = [None if not i else _array(sources[i], tensors) for i in node.input]
+    outputs = fold(node, inputs, opset)
+    if outputs is None:
+        return False
+    for out, array in zip(node.output, outputs):
+        sources[out] = (array, f"node {name!r} ({node.op_type}, folded)")
+    return True
+
+
+def _array(source, tensors):
+    t, where = source
+    return t if not hasattr(t, "dims") else tensors.to_array(t, where)
 
 
 def _constant_tensor(node, name, path):
