@@ -84,18 +84,18 @@ def build_model(onnx, model, shapes, opset, dynamic_batch):
                                                   [dim if i == 0 and d == batch else d for i, d in enumerate(s)])
                for n, s, t in zip(out_names, tape.out_shapes, out_dtypes)]
     graph = onnx.helper.make_graph(ex.nodes, type(model).__name__, inputs, outputs, list(ex.initializers.values()))
-    proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
-                                   producer_name="convnp")
-    proto.ir_version = min(proto.ir_version, _ir_version(onnx, opset))
-    return proto
+    opsets = [onnx.helper.make_opsetid("", opset)]
+    return onnx.helper.make_model(graph, opset_imports=opsets, producer_name="convnp",
+                                  ir_version=_ir_version(onnx, opsets))
 
 
-def _ir_version(onnx, opset):
-    """The IR version that goes with ``opset`` (what runtimes of that time read)."""
-    for ir, ops in ((7, 15), (8, 18), (9, 20), (10, 22)):
-        if opset <= ops:
-            return ir
-    return onnx.IR_VERSION
+def _ir_version(onnx, opsets):
+    """The oldest IR version that has the opset (what runtimes of that time read); the newest one
+    for an opset newer than the onnx package's table lists."""
+    try:
+        return onnx.helper.find_min_ir_version_for(opsets)
+    except ValueError:
+        return onnx.IR_VERSION
 
 
 class _Single(Layer):
