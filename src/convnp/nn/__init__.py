@@ -6,5 +6,6 @@ from .pool import MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
 from .linear import Linear, Flatten, Identity
 from .activation import ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax
 from .norm import BatchNorm1d, BatchNorm2d
+from .sync_batch_norm import SyncBatchNorm
 from .dropout import Dropout
 from .loss import Loss, CrossEntropyLoss, MSELoss, NLLLoss
