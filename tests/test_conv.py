@@ -191,25 +191,51 @@ def test_layer_reuses_its_workspace_without_corrupting_outputs():
     y1 = layer(x1)
     dx1 = layer.backward(np.ones_like(y1))
     kept_y1, kept_dx1 = y1.copy(), dx1.copy()
-    buffers = {name: buf for name, buf in layer._workspace.items()}
+    (workspace,) = layer._workspaces  # given back by backward
+    buffers = dict(workspace)
     y2 = layer(x2)
+    assert not layer._workspaces  # taken by the call until its backward
     layer.backward(np.ones_like(y2))
     np.testing.assert_array_equal(y1, kept_y1)
     np.testing.assert_array_equal(dx1, kept_dx1)
-    assert all(layer._workspace[name] is buf for name, buf in buffers.items())  # reused, not reallocated
+    assert layer._workspaces == [workspace]
+    assert all(workspace[name] is buf for name, buf in buffers.items())  # reused, not reallocated
+
+
+def test_two_calls_before_backward_keep_two_workspaces():
+    # One conv called twice in one model forward: each call's columns stay valid until its backward.
+    layer = nn.Conv2d(3, 3, 3, padding=1, rng=0)
+    twice = nn.Sequential(layer, layer)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    dy = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    twice(x)
+    dx = twice.backward(dy)
+    assert len(layer._workspaces) == 2
+    grads = layer.weight.grad.copy()
+    layer.zero_grad()
+    with nn.no_grad():
+        h = layer(x)
+    layer(h)                                    # the second call by hand: dy -> dh, dW part 2
+    dh = layer.backward(dy)
+    layer(x)
+    want_dx = layer.backward(dh)
+    np.testing.assert_allclose(layer.weight.grad, grads, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-5, atol=1e-5)
 
 
 def test_eval_mode_uses_no_workspace_and_releases_it():
     layer = nn.Conv2d(3, 4, 3, padding=1, rng=0)
     x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
     y_train = layer(x)
-    assert layer._workspace
+    layer.backward(np.ones_like(y_train))
+    assert layer._workspaces
     layer.eval()
     y_eval = layer(x)
-    assert not layer._workspace
+    assert not layer._workspaces
     np.testing.assert_array_equal(y_eval, y_train)
     dx = layer.backward(np.ones_like(y_eval))  # backward in eval mode still works (saliency maps)
-    assert dx.shape == x.shape and not layer._workspace
+    assert dx.shape == x.shape and not layer._workspaces
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import nn
 from ..nn.container import Residual, Sequential
+from ..nn.model import Model
 from ..nn.module import Layer
 from .codec import Decoder, Encoder
 from .errors import Malformed, short
@@ -71,8 +72,9 @@ def check_rebuilds(model, architecture):
 
     Run by save, so that no file is written that load could not read back.
     """
+    classes = {type(m).__name__: type(m) for m in model.modules() if isinstance(m, Model)}
     try:
-        rebuilt = build(architecture)
+        rebuilt = build(architecture, classes=classes)
     except Malformed as e:
         raise ValueError(f"convnp.save: the model's description does not rebuild it: {e}") from e
     want, got = _shapes(model), _shapes(rebuilt)
@@ -86,10 +88,13 @@ def check_rebuilds(model, architecture):
 
 
 def _registered_name(cls, where):
-    """The name ``cls`` is registered under (the first, if several); TypeError if none."""
+    """The name ``cls`` is registered under (the first, if several), or a Model's class name
+    (rebuilt by ``convnp.load(path, classes=[cls])``); TypeError for another layer class."""
     for name, known in _REGISTRY.items():
         if known is cls:
             return name
+    if issubclass(cls, Model):
+        return cls.__name__
     raise TypeError(f"convnp.save: {cls.__qualname__} {_at(where)} is not a registered layer class;"
                     f" call convnp.io.register_layer({cls.__name__}) before saving (and before loading)")
 
@@ -102,33 +107,36 @@ def _shapes(model):
 
 
 # -- rebuilding ----------------------------------------------------------------------------------
-def build(spec, where=""):
+def build(spec, where="", classes=None):
     """The layer that ``spec`` describes, weights freshly initialised; ``where`` as in describe.
 
-    Raises Malformed for a description that is not well formed, an unregistered class name,
+    ``classes`` maps names to the Model classes of your own that the description may name
+    (``convnp.load(path, classes=[UNet])``); nothing else is looked up, nothing is imported.
+    Raises Malformed for a description that is not well formed, an unknown class name,
     or a config that the class's constructor refuses (its message is included).
     """
     if not isinstance(spec, dict) or not isinstance(spec.get("class"), str):
         raise Malformed(f"expected a layer description {{'class': ...}} {_at(where)}, got {short(spec)}")
     name = spec["class"]
-    cls = _REGISTRY.get(name)
+    cls = (classes or {}).get(name) or _REGISTRY.get(name)
     if cls is None:
         raise Malformed(f"unknown layer class {name!r} {_at(where)}; known classes: {', '.join(sorted(_REGISTRY))};"
-                        f" a class of your own needs convnp.io.register_layer({name}) before loading")
+                        f" a Model of your own is rebuilt with convnp.load(path, classes=[{name}]), a layer of"
+                        f" your own needs convnp.io.register_layer({name}) before loading")
     if cls is Sequential:
         _check_keys(spec, {"class", "layers"}, where)
         if not isinstance(spec["layers"], list):
             raise Malformed(f"Sequential {_at(where)}: 'layers' must be a list, got {short(spec['layers'])}")
-        return Sequential(*[build(s, _join(where, i)) for i, s in enumerate(spec["layers"])])
+        return Sequential(*[build(s, _join(where, i), classes) for i, s in enumerate(spec["layers"])])
     if cls is Residual:
         _check_keys(spec, {"class", "block", "shortcut"}, where)
         shortcut = spec["shortcut"]
-        return Residual(build(spec["block"], _join(where, "block")),
-                        None if shortcut is None else build(shortcut, _join(where, "shortcut")))
+        return Residual(build(spec["block"], _join(where, "block"), classes),
+                        None if shortcut is None else build(shortcut, _join(where, "shortcut"), classes))
     _check_keys(spec, {"class", "config"}, where)
     if not isinstance(spec["config"], dict):
         raise Malformed(f"{name} {_at(where)}: 'config' must be an object, got {short(spec['config'])}")
-    decoder = ConfigDecoder(where)
+    decoder = ConfigDecoder(where, classes)
     config = {k: decoder.decode(v, k) for k, v in spec["config"].items()}
     try:
         return cls(**config)
@@ -178,13 +186,14 @@ class ConfigEncoder(Encoder):
 class ConfigDecoder(Decoder):
     """Decodes a layer's config (of the layer at ``where``): layers are rebuilt, no entries read."""
 
-    def __init__(self, where):
+    def __init__(self, where, classes=None):
         super().__init__(section=None, arrays={})
         self.where = where
+        self.classes = classes
 
     def layer(self, body, key):
         """{"__layer__": description}: the layer rebuilt."""
-        return build(body, _join(self.where, key))
+        return build(body, _join(self.where, key), self.classes)
 
 
 def _at(where):
