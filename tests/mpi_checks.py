@@ -8,13 +8,18 @@ before its asserts, so a failed assert on one rank does not leave the other wait
 single-process references run on every rank (they are cheap) and the ranks' own results are
 also compared with each other.
 """
+import os
+import shutil
+import tempfile
+
 import numpy as np
 import pytest
 
 from conftest import max_rel_error
-from convnp import data, distributed, models, nn, optim
+from convnp import data, distributed, io, models, nn, optim
+from convnp.callbacks import CSVLogger, ModelCheckpoint
 from convnp.data import DataLoader
-from convnp.train import evaluate
+from convnp.train import evaluate, fit
 
 WORLD = distributed.init()
 K = WORLD.size
@@ -195,3 +200,74 @@ def test_vgg_small_with_sync_batch_norm_in_float32_is_as_close_as_one_process():
     one32 = train_by_hand(vgg(sync=False), np.float32, None)
     one64 = train_by_hand(vgg(sync=False), np.float64, None)
     assert state_error(ours, one64) < 1.5 * state_error(one32, one64) + 1e-4
+
+
+# -- fit(distributed=True) ---------------------------------------------------------------------
+def fit_run(model, dtype, distributed, epochs=1, **options):
+    """fit over TRAIN (20 steps of 64 an epoch) with SGD; returns (state_dict, history)."""
+    model.to(dtype)
+    train = data.Dataset(TRAIN.images.astype(dtype) / dtype(255), TRAIN.labels)
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    history = fit(model, train, epochs=epochs, optimizer=opt, loss=nn.CrossEntropyLoss(), batch_size=64, seed=0,
+                  progress=False, distributed=distributed, **options)
+    return model.state_dict(), history
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 1e-4)])
+def test_fit_on_two_processes_is_fit_on_one(dtype, tol):
+    ours, history = fit_run(models.lenet5(rng=WORLD.rank), dtype, True)   # rank 0's weights are broadcast
+    equal = same_on_every_rank(ours)
+    one, one_history = fit_run(models.lenet5(rng=0), dtype, False)
+    assert equal and state_error(ours, one) < tol
+    for key in ("loss", "accuracy"):   # the whole batch's metrics, on every rank
+        assert abs(history[key][0] - one_history[key][0]) < tol * 10 * abs(one_history[key][0])
+
+
+def test_fit_with_sync_batch_norm_is_fit_on_one_process():
+    val = data.mnist_sample(train=False).subset(np.arange(101))
+    val = data.Dataset(val.images.astype(np.float64) / 255, val.labels)
+    ours, history = fit_run(vgg(sync=True), np.float64, True, val=val)
+    equal = same_on_every_rank(ours)
+    one, one_history = fit_run(vgg(sync=False), np.float64, False, val=val)
+    assert equal and state_error(ours, one) < 1e-12
+    assert history["val_accuracy"] == one_history["val_accuracy"]
+    assert abs(history["val_loss"][0] - one_history["val_loss"][0]) < 1e-12 * one_history["val_loss"][0]
+
+
+@pytest.fixture
+def shared_folder():
+    """A folder rank 0 creates and every rank is told of (one machine: one file system); removed after."""
+    folder = WORLD.broadcast_value(tempfile.mkdtemp(prefix="convnp-mpi-") if WORLD.rank == 0 else None)
+    yield folder
+    WORLD.comm.Barrier()
+    if WORLD.rank == 0:
+        shutil.rmtree(folder)
+
+
+def test_only_rank_0_writes_files(shared_folder):
+    folder = shared_folder
+    mine = f"{folder}/rank{WORLD.rank}"
+    fit_run(models.lenet5(rng=0), np.float32, True, checkpoint=f"{mine}-last.npz",
+            callbacks=[CSVLogger(f"{mine}-history.csv"), ModelCheckpoint(mine + "-{epoch}.npz", monitor="loss")])
+    WORLD.comm.Barrier()
+    files = sorted(os.listdir(folder))
+    assert files == ["rank0-1.npz", "rank0-history.csv", "rank0-last.npz"]
+
+
+@pytest.mark.parametrize("first, then", [(True, False), (False, True)])
+def test_resume_with_another_number_of_processes(first, then, shared_folder):
+    """Two epochs on two processes, a third on one (and the other way round): as three on one."""
+    folder = shared_folder
+    ckpt = f"{folder}/last.npz" if first else f"{folder}/last-{WORLD.rank}.npz"   # one process per rank writes its own
+    fit_run(models.lenet5(rng=0), np.float64, first, epochs=2, checkpoint=ckpt)
+    WORLD.comm.Barrier()
+    resume = io.load(ckpt, with_optimizer=True)
+    model = resume.model
+    opt = io.build_optimizer(resume)
+    train = data.Dataset(TRAIN.images.astype(np.float64) / 255, TRAIN.labels)
+    history = fit(model, train, epochs=3, optimizer=opt, loss=nn.CrossEntropyLoss(), batch_size=64, seed=0,
+                  progress=False, resume=resume, distributed=then)
+    resumed = model.state_dict()
+    straight, straight_history = fit_run(models.lenet5(rng=0), np.float64, False, epochs=3)
+    assert len(history) == 3 and state_error(resumed, straight) < 1e-12
+    assert max(abs(a - b) for a, b in zip(history["loss"], straight_history["loss"])) < 1e-12

@@ -67,3 +67,53 @@ def test_a_process_that_never_starts_ends_the_job(tmp_path):
     code, out, err, seconds = mpiexec(script, timeout=60)
     assert code != 0 and "started" not in out and seconds < 30
     assert "convnp.distributed.init: rank 0 of 2 waited 2 s for the other processes of the MPI job to start" in err
+
+
+@pytest.mark.parametrize("mode", ["raise", "exit"])
+def test_a_rank_that_fails_in_step_3_ends_the_job(mode):
+    """An exception: rank 1 says why and aborts; a process that dies: the launcher ends the others
+    and exits with its code. Either way no rank finishes, and the job ends within seconds."""
+    code, out, err, seconds = mpiexec(HERE / "mpi_fault.py", mode, timeout=120)
+    assert code != 0 and "finished" not in out, f"{out}\n{err}"
+    if mode == "raise":
+        assert "fit: rank 1 of 2 failed: RuntimeError: boom in step 3; stopping all 2 processes" in err
+        assert "Traceback" in err   # not one of the errors reported in one line: a bug, shown with its traceback
+    else:
+        assert code == 3
+    assert seconds < 30    # start-up included; the stop itself takes about a second
+
+
+def cli(*args):
+    return ["-m", "convnp", "train", "--quiet", "--epochs", "1", *args]
+
+
+def test_cli_on_two_processes_writes_once_and_resumes_on_one(tmp_path, capsys):
+    """Rank 0 is told --out A and rank 1 --out B: only A is written. Then one process resumes A's run."""
+    from convnp.cli import main
+
+    first = ("--schedule", "constant")   # a run that can go on past its first epoch
+    code, out, err, _ = launch([(1, cli(*first, "--out", tmp_path / "A")), (1, cli(*first, "--out", tmp_path / "B"))])
+    assert code == 0, f"{out}\n{err}"
+    assert not (tmp_path / "B").exists()
+    assert {"history.csv", "history.json", "last.npz", "model.npz"} <= {p.name for p in (tmp_path / "A").iterdir()}
+    assert out.count("training lenet5") == 1 and out.count("test accuracy") == 1
+    assert main(["train", "--quiet", "--epochs", "2", "--resume", str(tmp_path / "A" / "last.npz"),
+                 "--out", str(tmp_path / "C")]) == 0
+    two_ranks = (tmp_path / "A" / "history.csv").read_text().splitlines()
+    resumed = (tmp_path / "C" / "history.csv").read_text().splitlines()
+    assert len(resumed) == 3 and resumed[:2] == two_ranks   # epoch 1 is the 2-rank run's, epoch 2 new
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_cli_error_on_one_rank_stops_both(tmp_path):
+    code, out, err, seconds = launch([(1, cli("--out", tmp_path / "A")),
+                                      (1, cli("--resume", tmp_path / "missing.npz"))], timeout=120)
+    assert code != 0 and "test accuracy" not in out
+    assert f"convnp train: rank 1 of 2 failed: CLIError: no such checkpoint file: {tmp_path / 'missing.npz'}" in err
+    assert "Traceback" not in err and seconds < 30
+
+
+def test_batch_size_must_be_a_multiple_of_the_processes(tmp_path):
+    code, out, err, _ = mpiexec(*cli("--batch-size", "63", "--out", tmp_path / "A"), timeout=120)
+    assert code != 0
+    assert "the batch size 63 is not a multiple of the 2 processes" in err

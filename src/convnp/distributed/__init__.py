@@ -26,4 +26,4 @@ from .world import World, init, launched
 from .gradients import allreduce_gradients, broadcast_buffers, broadcast_parameters
 from .sampler import DistributedLoader, DistributedSampler, shard_indices
 from .evaluate import evaluate
-from .faults import abort_on_error
+from .faults import EXPECTED, abort_on_error, stop_every_process

@@ -17,7 +17,7 @@ EXPECTED = (ValueError, TypeError, OSError, ArithmeticError, KeyboardInterrupt)
 def abort_on_error(world, who="convnp", expected=EXPECTED):
     """Run the ``with`` block; if it raises on this process, report it and abort every process.
 
-    On a world of one process the exception propagates unchanged. Otherwise the message
+    On a world of one process (or None) the exception propagates unchanged. Otherwise the message
     ``<who>: rank R of K failed: <error>; stopping all K processes`` goes to stderr (with the
     traceback unless the exception is one of ``expected``) and ``world.abort`` ends the job
     with exit code 130 for Ctrl-C, 1 otherwise. A checkpoint rank 0 was writing at that moment
@@ -26,15 +26,24 @@ def abort_on_error(world, who="convnp", expected=EXPECTED):
     try:
         yield
     except BaseException as e:
-        if world.size == 1:
-            raise
-        if not isinstance(e, expected):
-            traceback.print_exc(file=sys.stderr)
-        sys.stderr.write(f"{who}: rank {world.rank} of {world.size} failed: {describe(e)};"
-                         f" stopping all {world.size} processes\n")
-        sys.stderr.flush()
-        world.abort(130 if isinstance(e, KeyboardInterrupt) else 1)
-        raise  # reached only where abort returns (a stand-in communicator in tests)
+        if world is not None:
+            stop_every_process(world, e, who, expected)
+        raise  # on one process; elsewhere only where abort returns (a stand-in world in tests)
+
+
+def stop_every_process(world, error, who="convnp", expected=EXPECTED):
+    """Report ``error`` (raised on this process) and abort every process; nothing on a world of one.
+
+    For use in an ``except`` clause: see ``abort_on_error``.
+    """
+    if world.size == 1:
+        return
+    if not isinstance(error, expected):
+        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+    sys.stderr.write(f"{who}: rank {world.rank} of {world.size} failed: {describe(error)};"
+                     f" stopping all {world.size} processes\n")
+    sys.stderr.flush()
+    world.abort(130 if isinstance(error, KeyboardInterrupt) else 1)
 
 
 def describe(error):

@@ -1,4 +1,5 @@
 """SyncBatchNorm: batch normalisation over the whole batch of a data-parallel run (torch.nn.SyncBatchNorm)."""
+from .module import Layer
 from .norm import _BatchNorm
 
 
@@ -39,19 +40,38 @@ class SyncBatchNorm(_BatchNorm):
     def convert_sync_batchnorm(cls, module, world=None):
         """``module`` with every BatchNorm1d/2d replaced by a SyncBatchNorm holding its weights and statistics.
 
-        As torch.nn.SyncBatchNorm.convert_sync_batchnorm: layers inside containers are replaced
-        in place; a BatchNorm given directly comes back converted.
+        As torch.nn.SyncBatchNorm.convert_sync_batchnorm: layers inside a model (attributes,
+        ModuleList, ModuleDict, Sequential) are replaced in place, a layer used in several places
+        by one SyncBatchNorm; a BatchNorm given directly comes back converted.
         """
-        if isinstance(module, _BatchNorm) and not isinstance(module, cls):
-            return cls._from(module, world)
-        for m in list(module.modules()):
-            for name, value in list(vars(m).items()):
-                if isinstance(value, _BatchNorm) and not isinstance(value, cls):
-                    setattr(m, name, cls._from(value, world))
-                elif isinstance(value, list):
-                    value[:] = [cls._from(v, world) if isinstance(v, _BatchNorm) and not isinstance(v, cls) else v
-                                for v in value]
-        return module
+        converted = {}   # id(BatchNorm) -> its SyncBatchNorm: a shared layer stays shared
+
+        def convert(value):
+            if not isinstance(value, _BatchNorm) or isinstance(value, cls):
+                return value
+            if id(value) not in converted:
+                converted[id(value)] = cls._from(value, world)
+            return converted[id(value)]
+
+        seen = set()
+
+        def walk(layer):   # every attribute, list (ModuleList) and dict (ModuleDict) of every layer
+            if id(layer) in seen:
+                return
+            seen.add(id(layer))
+            for name, value in list(vars(layer).items()):
+                if isinstance(value, list):
+                    value[:] = [convert(v) for v in value]
+                elif isinstance(value, dict):
+                    value.update({k: convert(v) for k, v in value.items()})
+                elif convert(value) is not value:
+                    setattr(layer, name, convert(value))
+                for v in (value if isinstance(value, list) else value.values() if isinstance(value, dict) else [value]):
+                    if isinstance(v, Layer):
+                        walk(v)
+
+        walk(module)
+        return convert(module)
 
     @classmethod
     def _from(cls, bn, world):
