@@ -183,11 +183,10 @@ def vgg(sync):
     return nn.SyncBatchNorm.convert_sync_batchnorm(model) if sync else model
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_vgg_small_with_sync_batch_norm_trains_as_one_process(optimizer):
-    ours = train_by_hand(vgg(sync=True), np.float64, WORLD, optimizer)
+def test_vgg_small_with_sync_batch_norm_trains_as_one_process():
+    ours = train_by_hand(vgg(sync=True), np.float64, WORLD, "adam")
     equal = same_on_every_rank(ours)
-    one = train_by_hand(vgg(sync=False), np.float64, None, optimizer)
+    one = train_by_hand(vgg(sync=False), np.float64, None, "adam")
     assert equal and state_error(ours, one) < 1e-12
 
 

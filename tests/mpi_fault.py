@@ -7,6 +7,7 @@ exit: rank 1's process ends at once (os._exit), as a crash would. Neither rank m
 """
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -25,6 +26,7 @@ class FailingLoss(nn.CrossEntropyLoss):
     def forward(self, logits, targets):
         FailingLoss.steps += 1
         if WORLD.rank == 1 and FailingLoss.steps == 3:
+            print(f"failing at {time.time()}", file=sys.stderr, flush=True)
             if MODE == "exit":
                 os._exit(3)
             raise RuntimeError("boom in step 3")

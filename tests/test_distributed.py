@@ -65,6 +65,15 @@ def test_init_under_a_launcher_without_mpi4py_refuses(fresh_world):
         distributed.init()
 
 
+def test_init_in_an_srun_step_of_several_tasks_needs_mpi4py(fresh_world):
+    """srun starts the tasks without PMI variables when Slurm has no MPI plugin: still not a world of one."""
+    fresh_world.setitem(sys.modules, "mpi4py", None)
+    fresh_world.setenv("SLURM_STEP_NUM_TASKS", "8")
+    assert distributed.launched()
+    with pytest.raises(RuntimeError, match=r"one of 8 started by an MPI launcher"):
+        distributed.init()
+
+
 def test_init_under_a_launcher_of_one_process_needs_no_mpi4py(fresh_world):
     fresh_world.setitem(sys.modules, "mpi4py", None)
     fresh_world.setenv("PMI_RANK", "0")

@@ -13,10 +13,10 @@ import numpy as np
 
 from .. import backend, checks
 
-# Set by MPI launchers in every process they start: MPICH and Intel MPI (hydra) and Slurm's
-# PMI-2 (PMI_*), Open MPI (OMPI_*), MVAPICH2 (MV2_*), PMIx launchers (PMIX_RANK).
-_LAUNCHER_RANK = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "PMIX_RANK")
-_LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_NTASKS")
+# Set by launchers in every process they start: MPICH and Intel MPI (hydra) and Slurm's PMI-2
+# (PMI_*), Open MPI (OMPI_*), MVAPICH2 (MV2_*), PMIx launchers (PMIX_RANK), any srun step (SLURM_STEP_*).
+_LAUNCHER_RANK = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+_LAUNCHER_SIZE = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
 
 _world = None
 
@@ -91,8 +91,14 @@ def init(timeout=60.0, mpi=None):
 
 
 def launched():
-    """True when an MPI launcher (mpiexec, srun, ...) started this process."""
-    return any(name in os.environ for name in _LAUNCHER_RANK)
+    """True when a launcher (mpiexec, srun, ...) started this process as one of an MPI job."""
+    return any(name in os.environ for name in _LAUNCHER_RANK[:-1]) or (_launcher_size() or 1) > 1
+
+
+def _launcher_size():
+    """The number of processes the launcher says it started (None when it does not say)."""
+    value = next((os.environ[v] for v in _LAUNCHER_SIZE if v in os.environ), None)
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def _start(timeout, use_mpi):
@@ -101,10 +107,10 @@ def _start(timeout, use_mpi):
     try:
         import mpi4py  # noqa: F401  (only whether it is installed)
     except ImportError:
-        size = next((os.environ[v] for v in _LAUNCHER_SIZE if v in os.environ), "several")
-        if size == "1":
+        size = _launcher_size()
+        if size == 1:
             return World()
-        raise RuntimeError(f"distributed.init: this process is one of {size} started by an MPI launcher, but"
+        raise RuntimeError(f"distributed.init: this process is one of {size or 'several'} started by an MPI launcher, but"
                            " mpi4py is not installed; install it (pip install 'convnp[mpi]') or run one process"
                            " without mpiexec") from None
     watchdog = _Watchdog(timeout)
@@ -115,6 +121,11 @@ def _start(timeout, use_mpi):
         comm.Barrier()           # and all of them past it
     finally:
         watchdog.cancel()
+    expected = _launcher_size()
+    if expected not in (None, comm.Get_size()):
+        raise RuntimeError(f"distributed.init: the launcher started {expected} processes but MPI sees a world of"
+                           f" {comm.Get_size()}: mpi4py's MPI library is not the launcher's (an mpiexec of another"
+                           " MPI? use the one beside mpi4py, e.g. the mpich wheel's)")
     return World(comm)
 
 
