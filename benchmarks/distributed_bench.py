@@ -9,7 +9,8 @@ Both run the loop of ``fit(..., distributed=True)`` on the same data and weights
 ``mpiexec -n K python distributed_bench.py --worker`` with one BLAS thread per process (each
 computes 64 / K samples of every batch, then the gradients are averaged with one Allreduce);
 the other is one process with K BLAS threads, and the same code on a world of one process
-(nothing exchanged). The two alternate over the rounds, the order flipped each round.
+(nothing exchanged); one process of one thread is the baseline. They alternate over the
+rounds, the order reversed each round.
 
 Per configuration it prints images/s (the median over rounds) and, per step, the time spent in
 each part of the loop: forward and loss, the metrics' allreduce (3 numbers), backward, the
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -63,11 +65,11 @@ def main(argv=None):
         sys.exit("distributed_bench: no mpiexec found; pip install 'convnp[mpi]' (mpi4py and the mpich wheel)")
     k = args.processes
     spec = {"data_dir": args.data_dir, "images": args.train_images, "batch": 64, "warmup": 3, "comm_steps": 50}
-    configs = {f"{k} processes x 1 thread": (k, 1), f"1 process x {k} threads": (1, k)}
+    configs = {f"{k} processes x 1 thread": (k, 1), f"1 process x {k} threads": (1, k), "1 process x 1 thread": (1, 1)}
     runs = {name: [] for name in configs}
     print(f"LeNet-5 training, global batch 64, Adam; data {args.data_dir}; load average {os.getloadavg()[0]:.1f}")
     for r in range(args.rounds):
-        for name in (list(configs) if r % 2 == 0 else list(configs)[::-1]):
+        for name in (list(configs) if r % 2 == 0 else list(configs)[::-1]):   # a busy spell falls on all
             result = launch(args, *configs[name], spec)
             runs[name].append(result)
             print(f"  round {r + 1} {name}: {result['images_per_s']:,.0f} images/s", flush=True)
@@ -94,10 +96,7 @@ def launch(args, processes, threads, spec):
 
 
 def summarise(name, results):
-    def median(values):
-        values = sorted(values)
-        return values[len(values) // 2] if len(values) % 2 else 0.5 * (values[len(values) // 2 - 1] + values[len(values) // 2])
-
+    median = statistics.median
     ms = {phase: median([r["ms_per_step"][phase] for r in results]) for phase in PHASES}
     step = median([r["step_ms"] for r in results])
     return {"configuration": name, "images_per_s": median([r["images_per_s"] for r in results]),

@@ -192,7 +192,8 @@ def test_loader_one_process_is_the_dataloader():
     a = list(DataLoader(index_dataset(10), batch_size=4, shuffle=True, rng=2))
     b = list(distributed.DistributedLoader(DataLoader(index_dataset(10), batch_size=4, shuffle=True, rng=2),
                                            distributed.World()))
-    assert len(a) == len(b) and all(np.array_equal(x1, x2) and np.array_equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
+    assert len(a) == len(b)
+    assert all(np.array_equal(x1, x2) and np.array_equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
 
 
 def test_loader_errors():
@@ -230,7 +231,8 @@ def test_buckets_split_by_size_and_dtype(monkeypatch):
     sizes = [size for op, size in world.calls if op == "sum"]
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert sum(sizes) == sum(p.size for p in trainable)
-    assert sizes == [156, 2416, 48000, 120, 850]   # conv1 | conv2 | fc1 alone (larger than a bucket) | fc1 bias | fc3 (float64)
+    # conv1 | conv2 | fc1's weight alone (larger than a bucket) | fc1's bias | fc3 (float64)
+    assert sizes == [156, 2416, 48000, 120, 850]
 
 
 def test_broadcast_covers_parameters_and_buffers():
@@ -272,7 +274,8 @@ def test_abort_on_error_shows_the_traceback_of_a_bug(capsys):
         with distributed.abort_on_error(world):
             {}["missing"]
     err = capsys.readouterr().err
-    assert "Traceback" in err and err.endswith("convnp: rank 0 of 2 failed: KeyError: 'missing'; stopping all 2 processes\n")
+    assert "Traceback" in err
+    assert err.endswith("convnp: rank 0 of 2 failed: KeyError: 'missing'; stopping all 2 processes\n")
 
 
 def test_abort_on_error_on_one_process_lets_the_error_through():
@@ -314,7 +317,8 @@ def test_sync_batch_norm_on_one_process_is_batch_norm(shape, dtype):
         assert np.array_equal(sync(x), plain(x))
         assert np.array_equal(sync.backward(dy), plain.backward(dy))
         assert np.array_equal(sync.weight.grad, plain.weight.grad) and np.array_equal(sync.bias.grad, plain.bias.grad)
-        assert np.array_equal(sync.running_mean, plain.running_mean) and np.array_equal(sync.running_var, plain.running_var)
+        assert np.array_equal(sync.running_mean, plain.running_mean)
+        assert np.array_equal(sync.running_var, plain.running_var)
 
 
 def test_sync_batch_norm_sums_the_count_too():

@@ -110,7 +110,8 @@ def _start(timeout, use_mpi):
         size = _launcher_size()
         if size == 1:
             return World()
-        raise RuntimeError(f"distributed.init: this process is one of {size or 'several'} started by an MPI launcher, but"
+        raise RuntimeError(f"distributed.init: this process is one of {size or 'several'} started by an MPI launcher,"
+                           " but"
                            " mpi4py is not installed; install it (pip install 'convnp[mpi]') or run one process"
                            " without mpiexec") from None
     watchdog = _Watchdog(timeout)
