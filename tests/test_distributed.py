@@ -256,6 +256,22 @@ def test_one_process_changes_nothing():
     assert all((p.grad == 1.5).all() for p in model.parameters())
 
 
+def test_each_rank_draws_its_own_dropout_masks_and_the_same_order():
+    from convnp.distributed.training import own_streams
+
+    def streams(rank):
+        gens = {"loader": np.random.default_rng(1), "transform.0": np.random.default_rng(2),
+                "model.3.rng": np.random.default_rng(3)}
+        own_streams(gens, rank)
+        return {name: g.random() for name, g in gens.items()}
+
+    ranks = [streams(r) for r in range(3)]
+    assert ranks[0] == {"loader": np.random.default_rng(1).random(), "transform.0": np.random.default_rng(2).random(),
+                        "model.3.rng": np.random.default_rng(3).random()}           # rank 0: as without MPI
+    assert all(r["loader"] == ranks[0]["loader"] and r["transform.0"] == ranks[0]["transform.0"] for r in ranks)
+    assert len({r["model.3.rng"] for r in ranks}) == 3 and streams(2) == ranks[2]   # distinct, reproducible
+
+
 # -- faults ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("error, code", [(ValueError("bad value"), 1), (KeyboardInterrupt(), 130)])
 def test_abort_on_error_reports_and_aborts(capsys, error, code):

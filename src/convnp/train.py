@@ -22,7 +22,7 @@ from .data import DataLoader, Dataset
 from . import checks
 from .distributed import (DistributedLoader, allreduce_gradients, broadcast_buffers, broadcast_parameters,
                           evaluate as evaluate_spread, stop_every_process)
-from .distributed.training import batch_totals, shared_seed, world_for
+from .distributed.training import batch_totals, own_streams, shared_seed, world_for
 from .functional.activation import softmax_forward
 from .io import save as save_checkpoint
 from .nn.module import Layer
@@ -172,6 +172,7 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
         _resume(state, resume)
     if world is not None:
         broadcast_parameters(model, world=world)
+        own_streams(generators, world.rank)   # Dropout: masks of their own on each process
         state.rank = world.rank
     for cb in callbacks:
         cb.on_train_begin(state)

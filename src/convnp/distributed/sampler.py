@@ -126,6 +126,7 @@ class DistributedLoader:
         size = loader.batch_size
         for b in range(len(self)):
             idx = order[b * size:(b + 1) * size]
+            # loader._batch: the DataLoader's own conversion (uint8 -> float, transform), for equal batches
             if loader.transform is None:
                 yield loader._batch(images[idx[r::k]], labels[idx[r::k]])
             else:
