@@ -108,174 +108,6 @@ def test_matches_torch_benchmark_sized(torch, dtype):
     assert_torch_parity(torch, layer, x, 0, dtype)
 
 
-# -- the input-gradient paths, chunks and the workspace -----------------------------------------
-
-
-@pytest.fixture(params=["as chosen", "col2im", "col2im, samples last", "full convolution"])
-def dx_path(request, monkeypatch):
-    """Run a test with conv2d_backward's dx path as chosen, or forced to one of the three.
-
-    "full convolution" is forced only where it applies (stride 1, padding <= D*(K - 1)).
-    """
-    from convnp.functional import conv as conv_module
-
-    chosen = conv_module._full_padding
-
-    def full_where_possible(f, x_shape, geometry):
-        kernel, stride, pads, dilation, _ = geometry
-        reach = (dilation[0] * (kernel[0] - 1),) * 2 + (dilation[1] * (kernel[1] - 1),) * 2
-        full = tuple(r - p for r, p in zip(reach, pads))
-        return full if stride == (1, 1) and min(full) >= 0 else None
-
-    if request.param.startswith("col2im"):
-        monkeypatch.setattr(conv_module, "_full_padding", lambda *args: None)
-        monkeypatch.setattr(conv_module, "_samples_last", lambda *args: request.param.endswith("last"))
-    elif request.param == "full convolution":
-        monkeypatch.setattr(conv_module, "_full_padding", full_where_possible)
-    return request.param, chosen
-
-
-@pytest.fixture
-def tiny_chunks(monkeypatch):
-    """Chunks of one sample each wherever conv2d chunks its columns, and the forward's X never kept."""
-    from convnp.functional import conv as conv_module
-
-    monkeypatch.setattr(conv_module, "_CHUNK_BYTES", 1)
-    monkeypatch.setattr(conv_module, "_KEEP_CHUNKS", 0)
-
-
-@pytest.mark.filterwarnings("ignore:Using padding='same'")
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("seed", range(12))
-def test_both_input_gradient_paths_match_torch(torch, dx_path, tiny_chunks, seed, dtype):
-    kwargs, shape = random_config(seed)
-    layer = nn.Conv2d(**kwargs, rng=seed).to(dtype)
-    x = np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-    assert_torch_parity(torch, layer, x, seed, dtype)
-
-
-@pytest.mark.parametrize("kwargs, shape", GRADCHECK_CASES)
-def test_gradcheck_both_input_gradient_paths_in_chunks(dx_path, tiny_chunks, kwargs, shape):
-    layer = nn.Conv2d(**kwargs, rng=0).to(np.float64)
-    x = np.random.default_rng(1).standard_normal(shape)
-    check_layer(layer, x, rng=2)
-
-
-def _choice(rule, n, c, f, size, k, padding, stride=1):
-    """What ``rule`` (_full_padding or _samples_last) says for an (n, c, size, size) input and f filters k x k."""
-    x_shape = (n, c, size, size)
-    return rule(f, x_shape, F.columns.window_geometry(x_shape, k, stride, padding, 1, "test"))
-
-
-def test_full_convolution_path_is_chosen_for_same_padding_and_col2im_otherwise(dx_path):
-    _, chosen = dx_path
-    assert _choice(chosen, 2, 32, 32, 16, 3, 1) == (1, 1, 1, 1)     # 3x3 'same', C == F
-    assert _choice(chosen, 2, 6, 16, 14, 5, 0) is None              # F*H*W > 2*C*OH*OW
-    assert _choice(chosen, 2, 8, 8, 9, 3, 1, stride=2) is None      # stride 2
-    assert _choice(chosen, 2, 8, 8, 9, 3, 3) is None                # P > K - 1
-
-
-def test_samples_last_col2im_is_chosen_for_small_images_and_many_offsets():
-    rule = F.conv._samples_last
-    assert _choice(rule, 64, 6, 16, 14, 5, 0)                       # LeNet-5's second convolution
-    assert not _choice(rule, 1, 6, 16, 14, 5, 0)                    # one sample: nothing to gain
-    assert not _choice(rule, 64, 16, 64, 32, 3, 1)                  # larger image, 9 offsets
-    assert not _choice(rule, 64, 16, 32, 32, 1, 0, stride=2)        # a 1x1 shortcut
-
-
-def test_layer_reuses_its_workspace_without_corrupting_outputs():
-    # Outputs and input gradients are new arrays; only internal buffers are reused between calls.
-    layer = nn.Conv2d(3, 4, 3, padding=1, rng=0)
-    rng = np.random.default_rng(0)
-    x1, x2 = rng.standard_normal((1, 3, 6, 6), np.float32), rng.standard_normal((1, 3, 6, 6), np.float32)
-    y1 = layer(x1)
-    dx1 = layer.backward(np.ones_like(y1))
-    kept_y1, kept_dx1 = y1.copy(), dx1.copy()
-    (workspace,) = layer._workspaces  # given back by backward
-    buffers = dict(workspace)
-    y2 = layer(x2)
-    assert not layer._workspaces  # taken by the call until its backward
-    layer.backward(np.ones_like(y2))
-    np.testing.assert_array_equal(y1, kept_y1)
-    np.testing.assert_array_equal(dx1, kept_dx1)
-    assert layer._workspaces == [workspace]
-    assert all(workspace[name] is buf for name, buf in buffers.items())  # reused, not reallocated
-
-
-def test_two_calls_before_backward_keep_two_workspaces():
-    # One conv called twice in one model forward: each call's columns stay valid until its backward.
-    layer = nn.Conv2d(3, 3, 3, padding=1, rng=0)
-    twice = nn.Sequential(layer, layer)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
-    dy = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
-    twice(x)
-    dx = twice.backward(dy)
-    assert len(layer._workspaces) == 2
-    grads = layer.weight.grad.copy()
-    layer.zero_grad()
-    with nn.no_grad():
-        h = layer(x)
-    layer(h)                                    # the second call by hand: dy -> dh, dW part 2
-    dh = layer.backward(dy)
-    layer(x)
-    want_dx = layer.backward(dh)
-    np.testing.assert_allclose(layer.weight.grad, grads, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(dx, want_dx, rtol=1e-5, atol=1e-5)
-
-
-def test_eval_mode_uses_no_workspace_and_releases_it():
-    layer = nn.Conv2d(3, 4, 3, padding=1, rng=0)
-    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6)).astype(np.float32)
-    y_train = layer(x)
-    layer.backward(np.ones_like(y_train))
-    assert layer._workspaces
-    layer.eval()
-    y_eval = layer(x)
-    assert not layer._workspaces
-    np.testing.assert_array_equal(y_eval, y_train)
-    dx = layer.backward(np.ones_like(y_eval))  # backward in eval mode still works (saliency maps)
-    assert dx.shape == x.shape and not layer._workspaces
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_workspace_follows_batch_size_and_dtype_changes(torch, dtype):
-    layer = nn.Conv2d(3, 5, 3, padding=1, rng=0)
-    for seed, n, dt in [(0, 4, np.float32), (1, 2, np.float32), (2, 6, np.float32), (3, 3, dtype)]:
-        layer.to(dt)
-        x = np.random.default_rng(seed).standard_normal((n, 3, 7, 5)).astype(dt)
-        layer.zero_grad()
-        assert_torch_parity(torch, layer, x, seed, dt)
-
-
-def test_functional_without_workspace_keeps_each_cache():
-    # Without a workspace every call has its own buffers: an older cache stays valid.
-    rng = np.random.default_rng(0)
-    w = rng.standard_normal((4, 3, 3, 3))
-    x1, x2 = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((2, 3, 5, 5))
-    y1, cache1 = F.conv2d_forward(x1, w, padding=1)
-    F.conv2d_forward(x2, w, padding=1)
-    dy = rng.standard_normal(y1.shape)
-    _, dw_after, _ = F.conv2d_backward(dy, cache1)
-    _, dw_fresh, _ = F.conv2d_backward(dy, F.conv2d_forward(x1, w, padding=1)[1])
-    np.testing.assert_array_equal(dw_after, dw_fresh)
-
-
-def test_layer_backward_without_input_gradient():
-    layer = nn.Conv2d(2, 3, 3, padding=1, rng=0)
-    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
-    dy = np.random.default_rng(1).standard_normal((2, 3, 5, 5)).astype(np.float32)
-    layer(x)
-    assert layer.backward(dy) is not None
-    grads = [p.grad.copy() for p in layer.parameters()]
-    layer.zero_grad()
-    layer(x)
-    assert layer.backward(dy, input_grad=False) is None
-    for p, g in zip(layer.parameters(), grads):
-        # a different algorithm for dW (dY @ X.T instead of the full convolution): same sums, other order
-        np.testing.assert_allclose(p.grad, g, rtol=1e-5, atol=1e-5)
-
-
 # -- dtypes, shapes, accumulation ---------------------------------------------------------------
 
 
@@ -348,18 +180,6 @@ def test_functional_without_bias_returns_none():
     assert db is None and dx.shape == x.shape and dw.shape == (4, 2, 2, 2)
 
 
-def test_backward_without_input_gradient():
-    rng = np.random.default_rng(0)
-    x, w, b = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
-    y, cache = F.conv2d_forward(x, w, b, padding=1)
-    dy = rng.standard_normal(y.shape)
-    dx, dw, db = F.conv2d_backward(dy, cache)
-    no_dx, dw2, db2 = F.conv2d_backward(dy, cache, input_grad=False)
-    assert dx is not None and no_dx is None
-    np.testing.assert_array_equal(dw, dw2)
-    np.testing.assert_array_equal(db, db2)
-
-
 def test_conv_output_size():
     assert F.conv_output_size(28, 3, 1, 1) == 28
     assert F.conv_output_size(28, 3, 2, 1) == 14
@@ -377,8 +197,10 @@ def test_repr_and_config():
     assert repr(layer) == "Conv2d(4, 8, kernel_size=(3, 5), padding='same', dilation=2, groups=4, bias=False)"
     assert nn.Conv2d(4, 8, 3, padding=(1, 2)).config() == {
         "in_channels": 4, "out_channels": 8, "kernel_size": 3, "stride": 1, "padding": [1, 2],
-        "dilation": 1, "groups": 1, "bias": True,
+        "dilation": 1, "groups": 1, "bias": True, "padding_mode": "zeros",
     }
+    assert repr(nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect")) == (
+        "Conv2d(3, 8, kernel_size=3, padding=1, padding_mode='reflect')")
     rebuilt = nn.Conv2d(**layer.config())
     assert repr(rebuilt) == repr(layer) and rebuilt.weight.shape == layer.weight.shape
 

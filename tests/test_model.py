@@ -269,6 +269,18 @@ def test_no_grad_keeps_no_cache():
         model.backward(np.ones_like(y))
 
 
+def test_no_grad_call_leaves_a_pending_call_alone():
+    model = TwoBranch().to(np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 2, 4, 4))
+    y = model(x)
+    dx = model.backward(np.ones_like(y))
+    model(x)
+    with convnp.no_grad():
+        model(np.zeros_like(x))          # e.g. a validation batch between forward and backward
+        model.a(np.zeros_like(x))
+    np.testing.assert_array_equal(model.backward(np.ones_like(y)), dx)
+
+
 # -- structure -----------------------------------------------------------------------------------------
 
 
@@ -529,3 +541,33 @@ def test_gan_loop_matches_torch_for_two_steps(torch):
     for ours, theirs in ((g, tg), (d, td)):
         for name, value in ours.state_dict().items():
             assert_matches(value, to_numpy(theirs.state_dict()[name]), dtype, name)
+
+
+def test_receptive_field_follows_recorded_calls():
+    table = convnp.receptive_field(Recurrent(), (2, 8, 8))
+    assert [r["receptive_field"] for r in table if r["type"] == "Conv2d"] == [(3, 3), (5, 5), (7, 7)]
+    rows = {r["name"]: r for r in convnp.receptive_field(TwoBranch(), (2, 8, 8))}
+    assert rows["cat"]["receptive_field"] == (3, 3) and rows["cat"]["note"] == "max of its inputs"
+
+
+def test_fit_trains_a_model_of_your_own():
+    from convnp import train
+
+    class Net(nn.Model):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1, rng=0)
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * 8 * 8, 2, rng=1))
+
+        def forward(self, x):
+            h = self.conv(x)
+            return self.head(nn.add(h, nn.ReLU()(h)))
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 1, 8, 8)).astype(np.float32)
+    y = (x[:, 0, :4].mean(axis=(1, 2)) > x[:, 0, 4:].mean(axis=(1, 2))).astype(np.int64)
+    model = Net()
+    history = train.fit(model, (x, y), epochs=8, optimizer=optim.Adam(model.parameters(), lr=1e-2),
+                        loss=nn.CrossEntropyLoss(), batch_size=16, seed=0, progress=False)
+    assert history["accuracy"][-1] > 0.9
+    assert train.evaluate(model, (x, y))["accuracy"] > 0.9

@@ -63,6 +63,8 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
       dbias = sum(dy),  dweight = sum(dy * x_hat)
       dx = weight / sqrt(var + eps) * (dy - dbias / M - x_hat * dweight / M)
     backward (not training): dx = dy * weight / sqrt(var + eps), dweight and dbias as above
+    Cache: BatchNormCache(x_hat (N, C, L), invstd (C,), weight or None, has_bias, training,
+    count M, allreduce or None).
     Returns: (y, cache); backward returns (dx, dweight, dbias), None for an absent weight/bias.
     Raises: ValueError for mismatched shapes, or one value per channel when training.
     """

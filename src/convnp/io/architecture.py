@@ -43,6 +43,12 @@ def register_layer(cls, name=None):
 for _cls in vars(nn).values():
     if isinstance(_cls, type) and issubclass(_cls, Layer) and _cls is not Layer:
         register_layer(_cls)
+# convnp's own architectures (nn.Model classes) load without being passed to convnp.load
+from .. import models as _models  # noqa: E402
+
+for _cls in vars(_models).values():
+    if isinstance(_cls, type) and issubclass(_cls, Model):
+        register_layer(_cls)
 
 
 # -- describing --------------------------------------------------------------------------------

@@ -44,7 +44,8 @@ def no_grad():
     """``with convnp.no_grad():`` runs forward passes that keep no caches (inference memory).
 
     Nothing is recorded, so ``backward`` cannot follow; layers still honour train/eval mode.
-    Thread-local: other threads keep recording.
+    A call made earlier and still waiting for its backward is left as it was. Thread-local:
+    other threads keep recording.
     """
     _state.no_grad = getattr(_state, "no_grad", 0) + 1
     try:
@@ -107,8 +108,11 @@ def call(layer, args, kwargs):
     """
     is_model = layer._records_calls
     if not grad_enabled():
-        out = layer.forward(*args, **kwargs)
-        layer._cache = None
+        if is_model:
+            return layer.forward(*args, **kwargs)      # its calls keep nothing; its own record stays
+        pending = layer._cache                          # a call still waiting for its backward stays too
+        out = layer.forward(*_unwrap(args), **kwargs)
+        layer._cache = pending
         return out
     tapes = _tapes()
     if not tapes:
@@ -138,13 +142,23 @@ def call(layer, args, kwargs):
 
 def _unwrap(args):
     """Parameters given to a merge op outside a model: their arrays."""
-    from .module import Parameter
-
+    Parameter = _parameter_class()
     return tuple(a.data if isinstance(a, Parameter) else a for a in args)
 
 
 def _is_array(x):
-    return isinstance(x, np.ndarray) or (hasattr(x, "__array_namespace__") and hasattr(x, "shape"))
+    return type(x) is np.ndarray or isinstance(x, np.ndarray) or (hasattr(x, "__array_namespace__") and hasattr(x, "shape"))
+
+
+_Parameter = None   # convnp.nn.module.Parameter, set on first use (module imports this file)
+
+
+def _parameter_class():
+    global _Parameter
+    if _Parameter is None:
+        from .module import Parameter
+        _Parameter = Parameter
+    return _Parameter
 
 
 def _resolve(tape, layer, args, kwargs):
@@ -154,8 +168,7 @@ def _resolve(tape, layer, args, kwargs):
     carry a gradient back: it is refused, naming the layer and the fix. Parameters may be passed
     to merge ops: the layer gets their data and their gradient is added to ``.grad``.
     """
-    from .module import Parameter
-
+    Parameter = _parameter_class()
     for key, value in kwargs.items():
         if _is_array(value) and value.dtype.kind == "f":
             raise TypeError(f"{_where(tape, layer)}: pass arrays positionally, not as the keyword {key!r}")
@@ -262,7 +275,12 @@ def _needs_grad(tape, input_grad):
 
 def _trainable(layer):
     """Whether a layer (or a model, with all below it) has a parameter that takes a gradient."""
-    return any(p.requires_grad for p in layer.parameters())
+    Parameter = _parameter_class()
+    for _, m in layer._named_modules(""):
+        for v in vars(m).values():
+            if isinstance(v, Parameter) and v.requires_grad:
+                return True
+    return False
 
 
 def _route(grads, needs, c, dxs, want_dx):
