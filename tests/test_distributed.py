@@ -392,6 +392,32 @@ def test_convert_sync_batchnorm_keeps_weights_statistics_and_dtype():
     assert model(x).shape == (2, 10)
 
 
+class TwoBranches(nn.Model):
+    """A model with its own forward: one BatchNorm shared by two calls, another in a ModuleDict."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1, rng=0)
+        self.shared = nn.BatchNorm2d(2)
+        self.heads = nn.ModuleDict({"a": nn.BatchNorm2d(2)})
+
+    def forward(self, x):
+        return nn.add(self.shared(self.conv(x)), self.heads["a"](self.shared(x)))
+
+
+def test_convert_sync_batchnorm_in_a_model_keeps_shared_layers_shared():
+    rng = np.random.default_rng(6)
+    x, dy = rng.standard_normal((3, 2, 4, 4)), rng.standard_normal((3, 2, 4, 4))
+    plain, sync = TwoBranches().to(np.float64), TwoBranches().to(np.float64)
+    nn.SyncBatchNorm.convert_sync_batchnorm(sync, world=distributed.World())
+    assert isinstance(sync.shared, nn.SyncBatchNorm) and isinstance(sync.heads["a"], nn.SyncBatchNorm)
+    assert [name for name, _ in sync.named_parameters()] == [name for name, _ in plain.named_parameters()]
+    assert np.array_equal(sync(x), plain(x))
+    assert np.array_equal(sync.backward(dy), plain.backward(dy))
+    assert all(np.array_equal(a.grad, b.grad) for a, b in zip(sync.parameters(), plain.parameters()))
+    assert int(sync.shared.num_batches_tracked) == 2                    # one layer, called twice
+
+
 def test_sync_batch_norm_in_a_model_file(tmp_path):
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.SyncBatchNorm(2, eps=1e-3, momentum=None), nn.Flatten())
     io.save(tmp_path / "m.npz", model)
