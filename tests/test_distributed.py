@@ -272,6 +272,30 @@ def test_each_rank_draws_its_own_dropout_masks_and_the_same_order():
     assert len({r["model.3.rng"] for r in ranks}) == 3 and streams(2) == ranks[2]   # distinct, reproducible
 
 
+def test_fit_distributed_on_one_process_is_fit():
+    """The distributed path in a world of one: the same batches and steps, so the same weights bit for bit."""
+    from convnp import optim
+    from convnp.train import fit
+
+    train = data_sample(100)
+    runs = []
+    for distributed_ in (False, True):
+        model = models.lenet5(rng=0)
+        history = fit(model, train, epochs=2, optimizer=optim.Adam(model.parameters()), loss=nn.CrossEntropyLoss(),
+                      batch_size=20, seed=3, progress=False, val=data_sample(30), distributed=distributed_)
+        runs.append((model.state_dict(), history))
+    (a, ha), (b, hb) = runs
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert ha["accuracy"] == hb["accuracy"] and ha["val_loss"] == hb["val_loss"]
+    assert np.allclose(ha["loss"], hb["loss"], rtol=1e-15)
+
+
+def data_sample(n):
+    from convnp import data
+
+    return data.mnist_sample(train=True).subset(np.arange(n))
+
+
 # -- faults ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("error, code", [(ValueError("bad value"), 1), (KeyboardInterrupt(), 130)])
 def test_abort_on_error_reports_and_aborts(capsys, error, code):

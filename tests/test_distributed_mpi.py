@@ -159,6 +159,7 @@ def test_the_benchmark_runs(tmp_path):
     rows = {row["configuration"]: row for row in results["rows"]}
     assert set(rows) == {"2 processes x 1 thread", "1 process x 2 threads", "1 process x 1 thread"}
     assert all(row["images_per_s"] > 0 and row["step_ms"] > 0 for row in rows.values())
-    assert rows["1 process x 2 threads"]["allreduce_alone_ms"] == 0
-    assert rows["2 processes x 1 thread"]["allreduce_alone_ms"] > 0
+    assert rows["1 process x 2 threads"]["allreduce_alone_ms"] == [0, 0]
+    fastest, median = rows["2 processes x 1 thread"]["allreduce_alone_ms"]
+    assert 0 < fastest <= median
     assert "ratio (2 processes x 1 thread) / (1 process x 2 threads)" in done.stdout
