@@ -93,6 +93,7 @@ def _cases():
         ("batchnorm2d_no_affine", lambda: nn.BatchNorm2d(3, affine=False, eps=1e-3), (3, 4, 5)),
         ("batchnorm1d", lambda: nn.BatchNorm1d(6), (6,)),
         ("batchnorm1d_seq", lambda: nn.BatchNorm1d(4), (4, 7)),
+        ("sync_batchnorm", lambda: nn.SyncBatchNorm(3), (3, 4, 5)),
         ("relu", nn.ReLU, (3, 4, 5)),
         ("leaky_relu", lambda: nn.LeakyReLU(0.2), (3, 4, 5)),
         ("elu", lambda: nn.ELU(0.7), (3, 4, 5)),

@@ -124,8 +124,17 @@ def _dataset_args(p, default="mnist-sample"):
 
 # -- commands ------------------------------------------------------------------------------
 def cmd_train(args):
+    from . import distributed
+
+    world = distributed.init() if distributed.launched() else None   # mpiexec -n K: one of K processes
+    with distributed.abort_on_error(world, "convnp train", expected=distributed.EXPECTED + (CLIError,)):
+        return _train(args, world)
+
+
+def _train(args, world):
     from . import io, metrics, nn, optim, train
 
+    root = world is None or world.rank == 0   # the process that prints and writes files
     if args.epochs < 1 or args.batch_size < 1:
         raise CLIError(f"--epochs and --batch-size must be >= 1, got {args.epochs} and {args.batch_size}")
     train_set, test_set = load_dataset(args.dataset, args.data_dir)
@@ -140,14 +149,17 @@ def cmd_train(args):
         scheduler = optim.CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule != "constant" else None
         what = f"training {args.model} on {train_set.name}"
     out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
     last = os.path.join(out, "last.npz")
     schedule = f", {type(scheduler).__name__}" if scheduler is not None else ""
-    print(f"{what}: {len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs,"
-          f" {type(opt).__name__} lr={opt.param_groups[0]['lr']:g}{schedule}, output in {out}")
+    if root:
+        os.makedirs(out, exist_ok=True)
+        print(f"{what}: {len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs,"
+              f" {type(opt).__name__} lr={opt.param_groups[0]['lr']:g}{schedule}, output in {out}")
     history = train.fit(model, train_set, epochs=args.epochs, optimizer=opt, loss=nn.CrossEntropyLoss(),
                         batch_size=args.batch_size, val=test_set, scheduler=scheduler, seed=args.seed,
-                        progress=not args.quiet, checkpoint=last, resume=resume)
+                        progress=not args.quiet, checkpoint=last, resume=resume, distributed=world or False)
+    if not root:
+        return 0
     if history.stop_reason == "interrupted":
         if os.path.exists(last):
             print(f"interrupted; epoch {len(history)} is saved: continue with --resume {last}")

@@ -49,9 +49,10 @@ def linear(ex, s):
 
 
 # -- normalisation -------------------------------------------------------------------------------
-@exports(nn.BatchNorm1d, nn.BatchNorm2d)
+@exports(nn.BatchNorm1d, nn.BatchNorm2d, nn.SyncBatchNorm)
 def batch_norm(ex, s):
-    """Inference form: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias."""
+    """Inference form: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias (SyncBatchNorm's
+    too: in eval mode it is BatchNorm)."""
     l = s.layer
     if not l.track_running_stats:
         raise Unsupported("without running statistics (track_running_stats=False) it normalises with the"
