@@ -57,7 +57,7 @@ def main(argv=None):
 
 
 def _parser():
-    from . import __version__
+    from . import __version__, onnx
 
     p = argparse.ArgumentParser(prog="convnp", description="Convolutional networks in plain NumPy.")
     p.add_argument("--version", action="version", version=f"convnp {__version__}")
@@ -113,6 +113,7 @@ def _parser():
     sv.add_argument("--runs", default=None, metavar="DIR", help="also offer DIR/*/model.npz; the page's train"
                     " button writes there (default: runs, when no MODEL is given)")
     sv.set_defaults(run=cmd_serve)
+    onnx.command.add_export(sub)       # convnp export MODEL --onnx OUT.onnx [--check]
     return p
 
 
@@ -364,10 +365,12 @@ def load_image(path, shape, who="predict"):
 
 
 def _load_model(path):
-    from . import io
+    from . import io, onnx
 
     if not os.path.exists(path):
         raise CLIError(f"no such model file: {path}")
+    if str(path).lower().endswith(".onnx"):
+        return onnx.command.load(path)
     ckpt = io.load(path, with_optimizer=True)
     return ckpt.model, ckpt.metadata or {}
 
