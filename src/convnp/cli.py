@@ -5,6 +5,7 @@
     convnp predict MODEL IMAGE...
     convnp summary MODEL | --model NAME
     convnp visualize MODEL [IMAGE] [--layer N|all] [--filters] [--saliency] [--out FILE]
+    convnp serve [MODEL ...] [--host 127.0.0.1] [--port 8000] [--runs DIR]
 
 User mistakes (a missing file, an unknown model, a dataset that is not there offline) print
 one line on stderr and return a non-zero code; they never print a traceback.
@@ -56,7 +57,7 @@ def main(argv=None):
 
 
 def _parser():
-    from . import __version__
+    from . import __version__, onnx
 
     p = argparse.ArgumentParser(prog="convnp", description="Convolutional networks in plain NumPy.")
     p.add_argument("--version", action="version", version=f"convnp {__version__}")
@@ -104,6 +105,15 @@ def _parser():
     v.add_argument("--target", type=int, default=None, help="with --saliency: the class (default: predicted)")
     v.add_argument("--out", default=None, help="PNG file to write (default: <kind>.png here)")
     v.set_defaults(run=cmd_visualize)
+
+    sv = sub.add_parser("serve", help="a local web page: draw a digit, see the prediction and every layer")
+    sv.add_argument("models", metavar="MODEL", nargs="*", help="model files (default: runs/*/model.npz)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    sv.add_argument("--runs", default=None, metavar="DIR", help="also offer DIR/*/model.npz; the page's train"
+                    " button writes there (default: runs, when no MODEL is given)")
+    sv.set_defaults(run=cmd_serve)
+    onnx.command.add_export(sub)       # convnp export MODEL --onnx OUT.onnx [--check]
     return p
 
 
@@ -114,8 +124,17 @@ def _dataset_args(p, default="mnist-sample"):
 
 # -- commands ------------------------------------------------------------------------------
 def cmd_train(args):
+    from . import distributed
+
+    world = distributed.init() if distributed.launched() else None   # mpiexec -n K: one of K processes
+    with distributed.abort_on_error(world, "convnp train", expected=distributed.EXPECTED + (CLIError,)):
+        return _train(args, world)
+
+
+def _train(args, world):
     from . import io, metrics, nn, optim, train
 
+    root = world is None or world.rank == 0   # the process that prints and writes files
     if args.epochs < 1 or args.batch_size < 1:
         raise CLIError(f"--epochs and --batch-size must be >= 1, got {args.epochs} and {args.batch_size}")
     train_set, test_set = load_dataset(args.dataset, args.data_dir)
@@ -130,14 +149,17 @@ def cmd_train(args):
         scheduler = optim.CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule != "constant" else None
         what = f"training {args.model} on {train_set.name}"
     out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    os.makedirs(out, exist_ok=True)
     last = os.path.join(out, "last.npz")
     schedule = f", {type(scheduler).__name__}" if scheduler is not None else ""
-    print(f"{what}: {len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs,"
-          f" {type(opt).__name__} lr={opt.param_groups[0]['lr']:g}{schedule}, output in {out}")
+    if root:
+        os.makedirs(out, exist_ok=True)
+        print(f"{what}: {len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs,"
+              f" {type(opt).__name__} lr={opt.param_groups[0]['lr']:g}{schedule}, output in {out}")
     history = train.fit(model, train_set, epochs=args.epochs, optimizer=opt, loss=nn.CrossEntropyLoss(),
                         batch_size=args.batch_size, val=test_set, scheduler=scheduler, seed=args.seed,
-                        progress=not args.quiet, checkpoint=last, resume=resume)
+                        progress=not args.quiet, checkpoint=last, resume=resume, distributed=world or False)
+    if not root:
+        return 0
     if history.stop_reason == "interrupted":
         if os.path.exists(last):
             print(f"interrupted; epoch {len(history)} is saved: continue with --resume {last}")
@@ -276,6 +298,14 @@ def cmd_visualize(args):
     return 0
 
 
+def cmd_serve(args):
+    try:
+        from .serve import serve
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    return serve(args.models, host=args.host, port=args.port, runs=args.runs)
+
+
 def _layer_arg(text):
     if text == "all":
         return "all"
@@ -340,10 +370,12 @@ def load_image(path, shape, who="predict"):
 
 
 def _load_model(path):
-    from . import io
+    from . import io, onnx
 
     if not os.path.exists(path):
         raise CLIError(f"no such model file: {path}")
+    if str(path).lower().endswith(".onnx"):
+        return onnx.command.load(path)
     ckpt = io.load(path, with_optimizer=True)
     return ckpt.model, ckpt.metadata or {}
 
