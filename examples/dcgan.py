@@ -10,13 +10,16 @@ The loop of PyTorch's DCGAN tutorial, written out with convnp models:
    gradient is computed) scores the same fakes against target 1; ``D.backward`` gives the
    gradient of the fakes and ``G.backward`` carries it into G's weights.
 
-Both use ``nn.BCEWithLogitsLoss`` (D ends in a logit) and Adam(lr 2e-4, betas (0.5, 0.999)).
-After each epoch a grid of samples from a fixed noise batch is saved. At the end a LeNet-5,
-trained here on the same sample, classifies generated digits: the score is the share it
-assigns to one class with probability >= 0.9 (with the spread over the ten classes, which
-shows whether G draws every digit or collapsed onto a few).
+Both use ``nn.BCEWithLogitsLoss`` (D ends in a logit) and Adam with the tutorial's betas (0.5,
+0.999); unlike the tutorial (a constant 2e-4) the learning rate starts at 5e-4 and falls to 0
+along a cosine, so that training ends settled rather than wherever the two players' back-and-
+forth stops (a constant 5e-4 scored about the same here: 57% after 20 epochs). After each epoch
+a grid of samples from a fixed noise batch is saved. At the end a LeNet-5, trained here on the
+same sample with the ``lenet5`` recipe, classifies 1,000 generated digits: the score is the
+share it assigns to one class with probability >= 0.9, printed next to the share of real test
+digits (the ceiling) and the spread over the ten classes (does G draw every digit, or a few?).
 
-Run:  python examples/dcgan.py [--epochs 10] [--ngf 16] [--ndf 16] [--out examples/figures]
+Run:  python examples/dcgan.py [--epochs 16] [--ngf 16] [--ndf 16] [--out examples/figures]
 Figures: dcgan_epoch_<k>.png (8x8 samples after epoch k) in --out.
 """
 import argparse
@@ -70,6 +73,8 @@ def train_gan(g, d, images, args, fixed_noise):
     both, loss_fn = RealAndFake(d), nn.BCEWithLogitsLoss()
     opt_g = optim.Adam(g.parameters(), lr=args.lr, betas=(0.5, 0.999))
     opt_d = optim.Adam(d.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    # both learning rates fall to 0 along a cosine: the two players settle instead of circling
+    schedules = [optim.CosineAnnealingLR(opt, T_max=args.epochs) for opt in (opt_g, opt_d)]
     rng, paths = np.random.default_rng(args.seed + 1), []
     for epoch in range(1, args.epochs + 1):
         g.train(), d.train()
@@ -79,6 +84,8 @@ def train_gan(g, d, images, args, fixed_noise):
             real = images[order[b:b + args.batch_size]]
             z = rng.standard_normal((len(real), args.nz, 1, 1)).astype(np.float32)
             stats.append(gan_step(g, d, both, real, z, opt_g, opt_d, loss_fn))
+        for schedule in schedules:
+            schedule.step()
         loss_d, loss_g, dx, dgz = np.mean(stats, axis=0)
         print(f"epoch {epoch}/{args.epochs}: loss D {loss_d:.3f}, loss G {loss_g:.3f}, D(x) {dx:.3f},"
               f" D(G(z)) {dgz:.3f} ({time.perf_counter() - start:.1f} s)")
@@ -102,11 +109,17 @@ def confident_share(classifier, images, threshold=0.9):
 
 
 def train_classifier(train_set, test_set, epochs, seed):
-    """LeNet-5 on the sample, through fit; returns it with its test accuracy."""
+    """LeNet-5 on the sample with the lenet5 docstring's recipe (batch 64, Adam 2e-3, cosine schedule), through fit.
+
+    Returns the model, its test accuracy and the share of real test digits it classifies
+    with probability >= 0.9 (what real digits score: the ceiling for generated ones).
+    """
     model = models.lenet5(rng=seed)
-    train.fit(model, train_set, epochs=epochs, optimizer=optim.Adam(model.parameters(), lr=2e-3),
+    opt = optim.Adam(model.parameters(), lr=2e-3)
+    train.fit(model, train_set, epochs=epochs, optimizer=opt, scheduler=optim.CosineAnnealingLR(opt, T_max=epochs),
               loss=nn.CrossEntropyLoss(), batch_size=64, seed=seed, progress=False)
-    return model, train.evaluate(model, test_set)["accuracy"]
+    real_share, _ = confident_share(model, test_set.images)
+    return model, train.evaluate(model, test_set)["accuracy"], real_share
 
 
 def save_grid(out, images, name, title):
@@ -130,14 +143,14 @@ def save_grid(out, images, name, title):
 
 def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-4, help="Adam's learning rate for G and D")
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-4, help="Adam's initial learning rate for G and D (cosine to 0)")
     parser.add_argument("--nz", type=int, default=100, help="length of the noise vector")
     parser.add_argument("--ngf", type=int, default=16, help="generator width (4*ngf maps at 7x7)")
     parser.add_argument("--ndf", type=int, default=16, help="discriminator width (4*ndf maps at 7x7)")
     parser.add_argument("--samples", type=int, default=1000, help="generated digits the classifier scores")
-    parser.add_argument("--classifier-epochs", type=int, default=3, help="epochs of the LeNet-5 judge")
+    parser.add_argument("--classifier-epochs", type=int, default=5, help="epochs of the LeNet-5 judge")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=FIGURES, help="folder for the figures")
     parser.add_argument("--smoke", action="store_true",
@@ -167,8 +180,9 @@ def main(argv=None):
     paths = train_gan(g, d, images, args, fixed_noise)
     print(f"figures written to {args.out}: {', '.join(p.name for p in paths)}")
 
-    classifier, accuracy = train_classifier(train_set, test_set, args.classifier_epochs, args.seed)
-    print(f"judge: LeNet-5 trained on the same sample, test accuracy {accuracy:.4f}")
+    classifier, accuracy, real_share = train_classifier(train_set, test_set, args.classifier_epochs, args.seed)
+    print(f"judge: LeNet-5 trained on the same sample, test accuracy {accuracy:.4f};"
+          f" real test digits classified with probability >= 0.9: {real_share:.1%}")
     noise = np.random.default_rng(args.seed + 3).standard_normal((args.samples, args.nz, 1, 1)).astype(np.float32)
     share, per_class = confident_share(classifier, generate(g, noise))
     print(f"generated digits classified with probability >= 0.9: {share:.1%} of {args.samples}")

@@ -8,7 +8,7 @@ branches. The two embeddings are compared as ``(fa - fb)^2`` (``nn.add`` and ``n
 with ``nn.BCEWithLogitsLoss`` on pairs from the bundled MNIST sample (half of them the same
 digit, new pairs every epoch). The score is the accuracy on pairs of held-out test digits.
 
-Run:  python examples/siamese.py [--epochs 4] [--out examples/figures]
+Run:  python examples/siamese.py [--epochs 8] [--out examples/figures]
 Figure: siamese_pairs.png (test pairs with the predicted probability of "same") in --out.
 """
 import argparse
@@ -90,19 +90,22 @@ def probability_same(model, a, b, batch_size=500):
 
 
 def save_figure(out, a, b, target, prob, n=12):
+    """The first pairs, and up to a third of the row for the first mistakes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    right = (prob > 0.5) == (target > 0.5)
+    wrong = np.flatnonzero(~right)[:n // 3]
+    picks = np.concatenate([np.flatnonzero(right)[:n - len(wrong)], wrong]).astype(int)
     out.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(2, n, figsize=(1.1 * n, 2.9))
-    for k in range(n):
+    fig, axes = plt.subplots(2, len(picks), figsize=(1.1 * len(picks), 2.9), squeeze=False)
+    for col, k in enumerate(picks):
         for row, img in enumerate((a[k, 0], b[k, 0])):
-            axes[row, k].imshow(img, cmap="gray")
-            axes[row, k].set_axis_off()
-        right = (prob[k] > 0.5) == (target[k] > 0.5)
-        axes[0, k].set_title(f"{prob[k]:.2f}", fontsize=9, color="green" if right else "red")
+            axes[row, col].imshow(img, cmap="gray")
+            axes[row, col].set_axis_off()
+        axes[0, col].set_title(f"{prob[k]:.2f}", fontsize=9, color="green" if right[k] else "red")
     fig.suptitle('P("same digit") for test pairs (green: right, red: wrong)', fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "siamese_pairs.png", dpi=80)
@@ -112,7 +115,7 @@ def save_figure(out, a, b, target, prob, n=12):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--pairs", type=int, default=10000, help="new training pairs per epoch")
     parser.add_argument("--test-pairs", type=int, default=2000, help="pairs of held-out test digits")
     parser.add_argument("--batch-size", type=int, default=64)

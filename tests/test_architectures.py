@@ -320,3 +320,11 @@ def test_generative_and_unet_save_and_load_without_code(tmp_path, build, shape):
     loaded = convnp.load(tmp_path / "m.npz")
     assert type(loaded) is type(model) and loaded.config() == model.config()
     np.testing.assert_array_equal(loaded(x), model(x))
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_every_architecture_takes_its_input_shape(name):
+    """models.INPUT_SHAPES (used by `convnp summary --model`) fits each architecture's defaults."""
+    model = models.get(name, rng=0)
+    out = model.output_shape((2, *models.INPUT_SHAPES[name]))
+    assert out[0] == 2 and len(out) in (2, 4)

@@ -241,11 +241,6 @@ def cmd_predict(args):
     return 0
 
 
-# the input of a named architecture in `convnp summary --model NAME` (others: (1, 28, 28))
-SUMMARY_SHAPES = {"vgg_small": (3, 32, 32), "resnet_small": (3, 32, 32), "resnet18": (3, 32, 32),
-                  "mobilenet_v2": (3, 32, 32), "dcgan_generator": (100, 1, 1)}
-
-
 def cmd_summary(args):
     from . import models
     from .nn.summary import summary_table
@@ -257,7 +252,7 @@ def cmd_summary(args):
             model = models.get(args.name)
         except ValueError as e:
             raise CLIError(str(e)) from None
-        shape = SUMMARY_SHAPES.get(args.name, (1, 28, 28))
+        shape = models.INPUT_SHAPES[args.name]
     else:
         model, meta = _load_model(args.model)
         shape = tuple(meta.get("input_shape") or (1, 28, 28))

@@ -17,6 +17,12 @@ MODELS = {"lenet5": lenet5, "simple_cnn": simple_cnn, "mnist_cnn": mnist_cnn,
           "mobilenet_v2": mobilenet_v2, "unet": unet, "autoencoder": autoencoder,
           "dcgan_generator": dcgan_generator, "dcgan_discriminator": dcgan_discriminator}
 
+# the shape (C, H, W) of one input of each architecture built with its default arguments
+INPUT_SHAPES = {"lenet5": (1, 28, 28), "simple_cnn": (1, 28, 28), "mnist_cnn": (1, 28, 28),
+                "vgg_small": (3, 32, 32), "resnet_small": (3, 32, 32), "resnet18": (3, 32, 32),
+                "mobilenet_v2": (3, 32, 32), "unet": (1, 32, 32), "autoencoder": (1, 28, 28),
+                "dcgan_generator": (100, 1, 1), "dcgan_discriminator": (1, 28, 28)}
+
 
 def get(name, **kwargs):
     """Build a model by name (one of MODELS), e.g. ``get("lenet5", rng=0)``."""
