@@ -1,8 +1,10 @@
 """Model files: round trips bit for bit, checkpoints, every kind of bad file, atomic writes."""
+import errno
 import io as pyio
 import json
 import os
 import pickle
+import re
 import zipfile
 
 import numpy as np
@@ -32,7 +34,7 @@ class Scale(Layer):
 
 
 class Wrap(Layer):
-    """A layer that takes another layer as a constructor argument."""
+    """A layer that takes another layer as a constructor argument (model files refuse it)."""
 
     def __init__(self, inner, factor=(1, 2)):
         super().__init__()
@@ -45,8 +47,23 @@ class Wrap(Layer):
         return {"inner": self.inner, "factor": self.factor}
 
 
+class Pad(Layer):
+    """A parameterless layer whose config holds a pair (a tuple) and a dict."""
+
+    def __init__(self, sides=(1, 2), fill=None):
+        super().__init__()
+        self.sides, self.fill = sides, fill or {"value": 0.0}
+
+    def forward(self, x):
+        return np.pad(x, [(0, 0)] * (x.ndim - 1) + [tuple(self.sides)], constant_values=self.fill["value"])
+
+    def config(self):
+        return {"sides": self.sides, "fill": self.fill}
+
+
 io.register_layer(Scale)
 io.register_layer(Wrap)
+io.register_layer(Pad)
 
 
 def small_cnn(rng=0):
@@ -137,7 +154,7 @@ def test_file_is_a_plain_npz_with_a_json_description(saved):
     arrays = entries(saved)
     assert "model/0.weight" in arrays and "model/1.running_var" in arrays
     h = header(saved)
-    assert h["format_version"] == io.FORMAT_VERSION == 1
+    assert h["format_version"] == io.FORMAT_VERSION == 2
     arch = h["architecture"]
     assert arch["class"] == "Sequential"
     assert [layer["class"] for layer in arch["layers"]] == [
@@ -148,15 +165,28 @@ def test_file_is_a_plain_npz_with_a_json_description(saved):
 
 
 def test_custom_registered_layer_round_trip(tmp_path):
-    model = nn.Sequential(Scale(3, init=0.5), Wrap(nn.Sequential(Scale(3)), factor=(2, 3)))
+    model = nn.Sequential(Scale(3, init=0.5), Pad((2, 3), fill={"value": 1.5}), Scale(8))
     model.layers[0].offset[:] = [1, 2, 3]
-    model.layers[1].inner.layers[0].weight.data[:] = [4, 5, 6]
+    model.layers[2].weight.data[:] = np.arange(8)
     io.save(tmp_path / "m.npz", model)
     loaded = io.load(tmp_path / "m.npz")
-    assert loaded.layers[1].factor == (2, 3)     # a tuple stays a tuple
-    assert loaded.layers[0].init == 0.5
+    assert loaded.layers[1].sides == [2, 3]      # JSON-native: a tuple comes back as a list
+    assert loaded.layers[1].fill == {"value": 1.5} and loaded.layers[0].init == 0.5
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def test_config_values_must_be_json_native(tmp_path):
+    with pytest.raises(TypeError, match=r"convnp.save: cannot store config value 'inner' of the layer at layer '0',"
+                                        r" a Sequential; allowed: None, bool, int, float, str, list, tuple, dict"):
+        io.save(tmp_path / "m.npz", nn.Sequential(Wrap(nn.Sequential(Scale(3)))))
+    with pytest.raises(TypeError, match=r"cannot store config value 'fill' of the layer at the top level\['w'\],"
+                                        r" a ndarray"):
+        io.save(tmp_path / "m.npz", Pad(fill={"value": 0.0, "w": np.ones(2)}))
+    with pytest.raises(TypeError, match=r"config value 'fill' of the layer at the top level has the key 1;"
+                                        r" keys must be str"):
+        io.save(tmp_path / "m.npz", Pad(fill={"value": 0.0, 1: 2}))
+    assert os.listdir(tmp_path) == []
 
 
 def test_register_layer_checks():
@@ -268,9 +298,9 @@ def test_optimizer_state_round_trips_with_types(tmp_path):
     io.save(tmp_path / "c.npz", model, opt)
     state = io.load(tmp_path / "c.npz", with_optimizer=True).optimizer_state
     original = opt.state_dict()
-    assert state["param_groups"] == original["param_groups"]
-    assert isinstance(state["param_groups"][0]["betas"], tuple)
-    assert list(state["state"]) == list(original["state"])      # int keys stay ints
+    assert state["param_groups"][0]["betas"] == [0.9, 0.999]    # JSON-native: a tuple comes back as a list
+    assert state["param_groups"] == [{**g, "betas": list(g["betas"])} for g in original["param_groups"]]
+    assert list(state["state"]) == list(original["state"])      # int keys (parameter numbers) stay ints
     first = state["state"][0]
     assert isinstance(first["step"], int) and first["step"] == 1
     assert first["exp_avg"].dtype == np.float32
@@ -281,20 +311,22 @@ def test_metadata_and_rng_states_round_trip(tmp_path):
             "philox": np.random.Generator(np.random.Philox(3))}
     for g in gens.values():
         g.random(5)
-    metadata = {"classes": ["a", "b"], "shape": (1, 28, 28), 7: None, "lr": np.float32(0.1),
+    metadata = {"classes": ["a", "b"], "shape": (1, 28, 28), "seven": None, "lr": np.float32(0.1),
                 "mean": np.array([0.5, 0.25]), "nested": [{"x": (np.int64(2), 3.5)}], "big": 2**100,
-                "dtype": np.dtype(np.float32), "__odd": True, "inf": float("inf")}
+                "__odd": True, "inf": float("inf"), "flag": np.bool_(True)}
     io.save(tmp_path / "c.npz", nn.Sequential(Scale(2)), epoch=0,
             rng_state={k: g.bit_generator.state for k, g in gens.items()}, metadata=metadata)
     ckpt = io.load(tmp_path / "c.npz", with_optimizer=True)
     assert ckpt.optimizer_state is None and ckpt.optimizer_class is None and ckpt.epoch == 0
     m = ckpt.metadata
     assert list(m) == list(metadata)
-    assert m["shape"] == (1, 28, 28) and m[7] is None and m["big"] == 2**100 and m["__odd"] is True
-    assert type(m["lr"]) is np.float32 and m["lr"] == np.float32(0.1)
+    # JSON-native: tuples come back as lists, NumPy numbers as Python numbers; arrays as arrays
+    assert m["shape"] == [1, 28, 28] and m["seven"] is None and m["big"] == 2**100 and m["__odd"] is True
+    assert type(m["lr"]) is float and m["lr"] == float(np.float32(0.1))
+    assert m["mean"].dtype == np.float64
     np.testing.assert_array_equal(m["mean"], metadata["mean"])
-    assert m["nested"][0]["x"] == (2, 3.5) and type(m["nested"][0]["x"][0]) is np.int64
-    assert m["dtype"] == np.float32 and m["inf"] == float("inf")
+    assert m["nested"][0]["x"] == [2, 3.5] and type(m["nested"][0]["x"][0]) is int
+    assert m["inf"] == float("inf") and m["flag"] is True
     for name, g in gens.items():
         fresh = np.random.Generator(type(g.bit_generator)())
         fresh.bit_generator.state = ckpt.rng_state[name]
@@ -315,6 +347,12 @@ def test_save_refuses_values_it_cannot_store(tmp_path):
     model = nn.Sequential(Scale(2))
     with pytest.raises(TypeError, match=r"cannot store metadata\['s'\], a set"):
         io.save(tmp_path / "m.npz", model, metadata={"s": {1, 2}})
+    with pytest.raises(TypeError, match=r"cannot store metadata\['d'\], a Float32DType"):
+        io.save(tmp_path / "m.npz", model, metadata={"d": np.dtype(np.float32)})
+    with pytest.raises(TypeError, match=r"metadata has the key 7; keys must be str \(and not '__array__'\)"):
+        io.save(tmp_path / "m.npz", model, metadata={7: None})
+    with pytest.raises(TypeError, match=r"metadata\['a'\] has the key '__array__'"):
+        io.save(tmp_path / "m.npz", model, metadata={"a": {"__array__": "metadata/0"}})
     with pytest.raises(TypeError, match=r"metadata\[0\] is an array of dtype object; .*no pickle"):
         io.save(tmp_path / "m.npz", model, metadata=[np.array([None])])
     with pytest.raises(TypeError, match=r"epoch must be an int or None, got 1.5"):
@@ -396,7 +434,9 @@ def test_tampered_json(saved):
     (lambda h: h.__setitem__("extra", 1), r"the description should have the keys"),
     (lambda h: h.__setitem__("format_version", "1"), r"invalid format_version '1'"),
     (lambda h: h.__setitem__("metadata", {"__array__": "model/0.weight"}), r"refers to an entry 'model/0.weight'"),
-    (lambda h: h.__setitem__("metadata", {"__eval__": "1"}), r"metadata: unexpected tagged value"),
+    (lambda h: h.__setitem__("metadata", {"__array__": "metadata/0", "x": 1}), r"metadata: malformed array reference"),
+    (lambda h: h.__setitem__("optimizer", {"class": "SGD", "param_names": None, "state": {"state": {"a": {}}}}),
+     r"the optimizer's state should be keyed by parameter numbers, got \[.a.\]"),
     (lambda h: h.__setitem__("rng_state", {"bit_generator": "PCG64", "state": {}}), r"rng_state is not a valid"),
 ])
 def test_tampered_description(saved, change, message):
@@ -406,10 +446,65 @@ def test_tampered_description(saved, change, message):
 
 
 def test_newer_format_version(saved):
-    rewrite_header(saved, lambda h: h.__setitem__("format_version", 2))
-    with pytest.raises(io.ModelFileError, match=r"model.npz: written by a newer convnp \(format 2\);"
-                                                r" this version reads format 1: upgrade convnp"):
+    rewrite_header(saved, lambda h: h.__setitem__("format_version", 3))
+    with pytest.raises(io.ModelFileError, match=r"model.npz: written by a newer convnp \(format 3\);"
+                                                r" this version reads format 2: upgrade convnp"):
         io.load(saved)
+
+
+def test_format_1_files_still_load():
+    """tests/data/format1_checkpoint.npz was written by convnp before the JSON-native codec (format 1)."""
+    path = os.path.join(os.path.dirname(__file__), "data", "format1_checkpoint.npz")
+    saved = entries(path)
+    assert header(path)["format_version"] == 1
+    ckpt = io.load(path, with_optimizer=True)
+    for key, value in ckpt.model.state_dict().items():
+        np.testing.assert_array_equal(value, saved[f"model/{key}"], err_msg=key)
+    assert ckpt.epoch == 1 and ckpt.rng().random() == np.random.default_rng(5).random()
+    m = ckpt.metadata
+    assert m["shape"] == [1, 6, 6] and m["classes"] == ["a", "b", "c"] and m["history"]["epochs"][0]["loss"] == 1.5
+    assert m["lr"].shape == () and m["lr"] == np.float32(0.5)       # a tagged NumPy scalar: a 0-d array now
+    np.testing.assert_array_equal(m["mean"], np.arange(3.0))
+    assert list(ckpt.optimizer_state["state"]) == [0, 1, 2, 3]      # tagged int keys
+    opt = io.build_optimizer(ckpt)
+    assert opt.param_groups[0]["betas"] == (0.9, 0.999) and opt.state_dict()["state"][0]["step"] == 2
+    np.testing.assert_array_equal(opt.state_dict()["state"][3]["exp_avg"], saved["optimizer/6"])
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ({"input_shape": [1, 100000, 100000]}, r"metadata 'input_shape' \[1, 100000, 100000\] is too large: expected"
+                                           r" H, W <= 16384 and C\*H\*W <= 16,777,216, got C\*H\*W = 10,000,000,000"),
+    ({"input_shape": [2, 4000, 4000]}, r"metadata 'input_shape' \[2, 4000, 4000\] is too large"),
+    ({"input_shape": [1, 28]}, r"metadata 'input_shape' must be \[C, H, W\] with positive ints, got \[1, 28\]"),
+    ({"input_shape": [1, 0, 8]}, r"metadata 'input_shape' must be \[C, H, W\] with positive ints"),
+    ({"input_shape": [3, 8, 8]}, r"metadata 'input_shape' \[3, 8, 8\] does not fit the model: Conv2d\(2, 4,"),
+    ({"input_shape": [2, 16, 16]}, r"metadata 'input_shape' \[2, 16, 16\] does not fit the model: Linear\(96, 5\): expected"),
+    ({"input_shape": [2, 8, 8], "classes": ["a", "b"]},
+     r"metadata 'classes' names 2 classes but the model's output for input \[2, 8, 8\] is \(N, 5\), expected \(N, 2\)"),
+    ({"classes": ["a", "a"]}, r"metadata 'classes' must name each class once"),
+    ({"classes": [1, 2]}, r"metadata 'classes' must be a list of 1 to 100,000 class names \(str\), got \[1, 2\]"),
+    ({"dataset": 7}, r"metadata 'dataset' must be a str of at most 4096 characters, got 7"),
+    ({"border_mean": 300}, r"metadata 'border_mean' must be a number in \[0, 255\], got 300"),
+    ({"plan": {"epochs": 0, "batch_size": 1, "seed": 0, "data_dir": None}},
+     r"metadata 'plan': epochs must be an int in \[1, 1000000\], got 0"),
+    ({"history": {"epochs": [1]}}, r"metadata 'history' must be \{'epochs': "),
+    ({"scheduler": {"class": "StepLR"}}, r"metadata 'scheduler' must be \{'class': name, 'state': \{...\}\}"),
+])
+def test_metadata_that_the_commands_use_is_checked_and_bounded(saved, tmp_path, metadata, message):
+    """A model file is not trusted: input_shape would size predict's images, classes name its outputs."""
+    rewrite_header(saved, lambda h: h.__setitem__("metadata", metadata))
+    with pytest.raises(io.ModelFileError, match=r"model\.npz: " + message):
+        io.load(saved)
+    with pytest.raises(ValueError, match=r"convnp.save: " + message):
+        io.save(tmp_path / "again.npz", trained_cnn(), metadata=metadata)
+    assert not (tmp_path / "again.npz").exists()
+
+
+def test_metadata_that_fits_is_kept(tmp_path):
+    meta = {"input_shape": (2, 8, 8), "classes": list("abcde"), "dataset": "x", "border_mean": 12.5,
+            "plan": {"epochs": 3, "batch_size": 8, "seed": 0, "data_dir": None}}
+    io.save(tmp_path / "m.npz", trained_cnn(), metadata=meta)
+    assert io.load(tmp_path / "m.npz", with_optimizer=True).metadata == {**meta, "input_shape": [2, 8, 8]}
 
 
 def test_unknown_layer_class(saved):
@@ -503,6 +598,20 @@ def test_interrupted_write_cleans_up(saved, monkeypatch, where):
     assert saved.read_bytes() == before
     assert os.listdir(saved.parent) == ["model.npz"]
     io.load(saved)
+
+
+def test_full_disk_names_the_file(saved, monkeypatch):
+    before = saved.read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match=rf"cannot write {re.escape(str(saved))}: No space left on device") as info:
+        io.save(saved, small_cnn())
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert saved.read_bytes() == before and os.listdir(saved.parent) == ["model.npz"]
 
 
 def test_save_into_missing_folder(tmp_path):

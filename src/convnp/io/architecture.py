@@ -1,7 +1,7 @@
 """Layer classes by name, and models described as JSON and rebuilt from that description.
 
 A description is a tree:
-  {"class": "Conv2d", "config": {...}}          a layer: the encoded layer.config()
+  {"class": "Conv2d", "config": {...}}          a layer: layer.config(), JSON-native values
   {"class": "Sequential", "layers": [...]}
   {"class": "Residual", "block": {...}, "shortcut": {...} or null}
 Only registered classes are described or rebuilt: every layer in ``convnp.nn`` and those
@@ -61,8 +61,9 @@ def describe(layer, where=""):
         config = layer.config()
         if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
             raise TypeError(f"convnp.save: {cls.__name__}.config() {_at(where)} must return a dict with str keys")
-        encoder = ConfigEncoder(where)
-        spec["config"] = {k: encoder.encode(v, k) for k, v in config.items()}
+        encoder = Encoder(None, None)   # JSON-native values only: no arrays, no layers
+        spec["config"] = {k: encoder.encode(v, f"config value {k!r} of the layer {_at(where)}")
+                          for k, v in config.items()}
     return spec
 
 
@@ -128,8 +129,8 @@ def build(spec, where=""):
     _check_keys(spec, {"class", "config"}, where)
     if not isinstance(spec["config"], dict):
         raise Malformed(f"{name} {_at(where)}: 'config' must be an object, got {short(spec['config'])}")
-    decoder = ConfigDecoder(where)
-    config = {k: decoder.decode(v, k) for k, v in spec["config"].items()}
+    decoder = Decoder(None, {})
+    config = {k: decoder.decode(v, f"{name} {_at(where)}: config {k!r}") for k, v in spec["config"].items()}
     try:
         return cls(**config)
     except Exception as e:  # the constructor's own message says what is wrong with the value
@@ -141,50 +142,6 @@ def _check_keys(spec, expected, where):
     """Malformed unless the description ``spec`` has exactly the keys ``expected``."""
     if set(spec) != expected:
         raise Malformed(f"{spec['class']} {_at(where)}: expected the keys {sorted(expected)}, got {sorted(spec)}")
-
-
-# -- a layer's config: layers inside it, no arrays --------------------------------------------------
-class ConfigEncoder(Encoder):
-    """Encodes a layer's config for the description of the layer at ``where``.
-
-    Unlike a saved value: a layer (a constructor argument such as Residual's block) is
-    described in place, NumPy numbers become Python numbers, arrays are refused.
-    """
-
-    allowed = "None, bool, int, float, str, list, tuple, dict, dtypes, layers"
-
-    def __init__(self, where):
-        super().__init__(section=None, arrays=None)
-        self.where = where
-
-    def numpy_scalar(self, value, key):
-        """A NumPy bool or number as the Python one; other NumPy scalars are refused."""
-        return value.item() if value.dtype.kind in "biuf" else self.refuse(value, key)
-
-    def array(self, value, key):
-        """Arrays are not constructor arguments: refused."""
-        return self.refuse(value, key)
-
-    def layer(self, value, key):
-        """A layer given to the constructor: {"__layer__": its description}."""
-        return {"__layer__": describe(value, _join(self.where, key))}
-
-    def refuse(self, value, key):
-        """Raise the TypeError for a config value that cannot be stored."""
-        raise TypeError(f"convnp.save: cannot store config value {key!r} of the layer {_at(self.where)},"
-                        f" a {type(value).__name__}; allowed: {self.allowed}")
-
-
-class ConfigDecoder(Decoder):
-    """Decodes a layer's config (of the layer at ``where``): layers are rebuilt, no entries read."""
-
-    def __init__(self, where):
-        super().__init__(section=None, arrays={})
-        self.where = where
-
-    def layer(self, body, key):
-        """{"__layer__": description}: the layer rebuilt."""
-        return build(body, _join(self.where, key))
 
 
 def _at(where):
