@@ -247,7 +247,7 @@ def test_layer_backward_without_input_gradient():
     assert layer.backward(dy, input_grad=False) is None
     for p, g in zip(layer.parameters(), grads):
         # a different algorithm for dW (dY @ X.T instead of the full convolution): same sums, other order
-        np.testing.assert_allclose(p.grad, g, rtol=1e-5, atol=1e-5)
+        assert_matches(p.grad, g, np.float32, "dW without dx")
 
 
 # -- dtypes, shapes, accumulation ---------------------------------------------------------------
@@ -330,8 +330,9 @@ def test_backward_without_input_gradient():
     dx, dw, db = F.conv2d_backward(dy, cache)
     no_dx, dw2, db2 = F.conv2d_backward(dy, cache, input_grad=False)
     assert dx is not None and no_dx is None
-    np.testing.assert_array_equal(dw, dw2)
-    np.testing.assert_array_equal(db, db2)
+    # dW by another algorithm (dY @ X.T, not the full convolution): the BLAS kernel may round differently
+    assert_matches(dw2, dw, np.float64, "dW without dx")
+    np.testing.assert_array_equal(db, db2)      # the same sum either way
 
 
 def test_conv_output_size():
