@@ -15,7 +15,9 @@ import shlex
 
 from .cli import OPTIMIZERS, SCHEDULES, CLIError, check_fits, dataset_args, load_dataset
 
-DEFAULT_EPOCHS = 6   # LeNet-5, Adam lr 2e-3, cosine: 98.05% on the sample's test split (seed 0)
+# LeNet-5, Adam lr 2e-3, cosine: 98.05% on the sample's test split (seed 0); the 6 epochs took
+# 5.9 s of CPU time with one BLAS thread (12 s wall on a shared 2-core machine)
+DEFAULT_EPOCHS = 6
 DEFAULT_BATCH_SIZE = 64
 
 
