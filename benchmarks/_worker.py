@@ -161,10 +161,16 @@ def train_step(framework, model, optimizer):
 
 
 def predictor(framework, model):
-    """``predict(x) -> logits`` in eval mode (PyTorch: under no_grad, as one deploys it)."""
+    """``predict(x) -> logits`` in eval mode under no_grad (both frameworks), as one deploys a model."""
     model.eval()
     if framework == "convnp":
-        return model
+        import convnp
+
+        def predict_convnp(x):
+            with convnp.no_grad():   # no caches kept, as torch.no_grad
+                return model(x)
+
+        return predict_convnp
     import torch
 
     def predict(x):

@@ -231,3 +231,15 @@ def test_mlp_end_to_end_matches_torch():
     grads = {name: p.grad for name, p in model.named_parameters()}
     for name, p in ref.named_parameters():
         assert_matches(grads[name], to_numpy(p.grad), np.float64, name)
+
+
+def test_linear_backward_without_weight_gradient():
+    rng = np.random.default_rng(3)
+    x, w, b = rng.standard_normal((5, 4)), rng.standard_normal((3, 4)), rng.standard_normal(3)
+    dy = rng.standard_normal((5, 3))
+    _, cache = F.linear_forward(x, w, b)
+    assert cache.x is x and cache.weight is w and cache.has_bias
+    dx, no_dw, no_db = F.linear_backward(dy, cache, weight_grad=False)
+    assert no_dw is None and no_db is None
+    np.testing.assert_array_equal(dx, F.linear_backward(dy, cache)[0])
+    assert F.linear_backward(dy, cache, input_grad=False, weight_grad=False) == (None, None, None)

@@ -125,8 +125,11 @@ def test_nested_sequential_passes_input_grad_to_its_first_layer():
 
 def test_empty_sequential_backward():
     dy = np.ones((2, 2))
-    assert Sequential().backward(dy) is dy
-    assert Sequential().backward(dy, input_grad=False) is None
+    empty = Sequential()
+    empty(np.zeros((2, 2)))
+    assert empty.backward(dy) is dy
+    empty(np.zeros((2, 2)))
+    assert empty.backward(dy, input_grad=False) is None
 
 
 def test_residual_with_shortcut_gradients():

@@ -8,4 +8,5 @@ __version__ = "0.1.0"  # first: the modules below may read it
 
 from . import backend, callbacks, data, functional, gradcheck, init, io, metrics, models, nn, optim, train, viz
 from .io import load, save
+from .nn.recording import no_grad
 from .receptive import receptive_field

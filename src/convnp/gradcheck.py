@@ -57,25 +57,41 @@ def compare(name, analytic, numeric, rtol, atol):
 
 
 def check_layer(layer, x, dy=None, rng=None, eps=1e-6, rtol=1e-5, atol=1e-7):
-    """Check ``layer.backward`` against central differences for the input and every parameter.
+    """Check ``layer.backward`` against central differences for the input(s) and every parameter.
 
-    Args: layer (float64 parameters), x (float64 input), dy (upstream gradient; random
-    normal when None), rng (for dy), eps, rtol, atol.
-    Returns: {"input": max abs error, "<param name>": max abs error, ...}.
+    Args: layer (float64 parameters; a layer or a Model), x (float64 input, or a tuple of
+    inputs for a model with several), dy (upstream gradient, a tuple for several outputs;
+    random normal when None), rng (for dy), eps, rtol, atol.
+    Returns: {"input": max abs error (or "input 0", "input 1", ...), "<param name>": ..., ...}.
     Raises: GradcheckError naming the first gradient that disagrees.
     """
-    x = np.array(x, dtype=np.float64, copy=True)
-    y = layer.forward(x)
+    from .nn.recording import no_grad
+
+    xs = tuple(np.array(a, dtype=np.float64, copy=True) for a in (x if isinstance(x, tuple) else (x,)))
+    with no_grad():
+        y = layer(*xs)
+    ys = y if isinstance(y, tuple) else (y,)
     if dy is None:
-        dy = as_rng(rng).standard_normal(y.shape)
+        gen = as_rng(rng)
+        dy = tuple(gen.standard_normal(o.shape) for o in ys)
+    dys = dy if isinstance(dy, tuple) else (dy,)
     layer.zero_grad()
-    layer.forward(x)
-    dx = layer.backward(dy)
+    layer(*xs)
+    dx = layer.backward(*dys)
+    dxs = dx if isinstance(dx, tuple) else (dx,)
     analytic = {name: p.grad.copy() for name, p in layer.named_parameters()}
-    errors = {"input": compare("input", dx, numerical_gradient(lambda: layer.forward(x), x, dy, eps), rtol, atol)}
+
+    def value():
+        with no_grad():
+            out = layer(*xs)
+        return sum(float(np.sum(o * d)) for o, d in zip(out if isinstance(out, tuple) else (out,), dys))
+
+    errors = {}
+    for i, (a, g) in enumerate(zip(xs, dxs)):
+        key = "input" if len(xs) == 1 else f"input {i}"
+        errors[key] = compare(key, g, numerical_gradient(value, a, None, eps), rtol, atol)
     for name, p in layer.named_parameters():
-        num = numerical_gradient(lambda: layer.forward(x), p.data, dy, eps)
-        errors[name] = compare(name, analytic[name], num, rtol, atol)
+        errors[name] = compare(name, analytic[name], numerical_gradient(value, p.data, None, eps), rtol, atol)
     return errors
 
 

@@ -30,6 +30,8 @@ What each layer does to (r, j, start):
   previous map, so the field becomes the union of all their fields -- the whole input
   (the row says so). ``jump`` no longer means anything there and is None.
 - Sequential: its layers in turn; nested containers give dotted names ("4.block.0").
+- Any other nn.Model: its recorded calls on one sample, in order; nn.add, nn.mul and nn.cat
+  take the larger field of their inputs (as a Residual does), nn.split keeps it.
 - Residual(block, shortcut): the block and the shortcut each run from the Residual's
   input (their layers are listed as "<name>.block.<i>" and "<name>.shortcut.<i>"), and
   the sum's field is the larger of the two fields on each axis (the block's path, as the
@@ -38,10 +40,15 @@ What each layer does to (r, j, start):
 """
 import math
 
+import numpy as np
+
 from . import checks
 from .functional.columns import resolve_padding
 from .nn import activation as _act
+from .nn import recording
 from .nn.container import Residual, Sequential
+from .nn.merge import Add, Cat, Mul, Split
+from .nn.model import Model, _evaluating
 from .nn.conv import Conv2d
 from .nn.dropout import Dropout
 from .nn.linear import Flatten, Identity, Linear
@@ -182,6 +189,8 @@ def _walk(layer, name, shape, field, rows, image_hw):
         return shape, field
     if isinstance(layer, Residual):
         return _residual(layer, name, shape, field, rows, image_hw)
+    if isinstance(layer, Model):
+        return _model(layer, name, shape, field, rows, image_hw)
     out_shape = layer.output_shape(shape)
     field, note = _leaf(layer, shape, out_shape, field, image_hw)
     rows.append(_row(name or "0", type(layer).__name__, out_shape, field, note))
@@ -190,6 +199,54 @@ def _walk(layer, name, shape, field, rows, image_hw):
 
 def _join(prefix, name):
     return f"{prefix}.{name}" if prefix else name
+
+
+def _model(model, name, shape, field, rows, image_hw):
+    """A Model of your own: its recorded calls on one sample of zeros, each value's field in turn.
+
+    Merge ops (add, mul, cat) take the larger field of their inputs on each axis, as a
+    Residual does; split keeps its input's field; sub-models are followed call by call.
+    """
+    dtype = next((p.dtype for p in model.parameters()), np.dtype(np.float32))
+    with _evaluating(model):
+        _, tape = recording.record(model, (np.zeros((1, *shape[1:]), dtype=dtype),))
+    out = _replay_fields(model, tape, name, {tape.inputs[0]: (shape, field)}, rows, image_hw)
+    return out
+
+
+def _replay_fields(model, tape, name, values, rows, image_hw):
+    """Fields of the values of ``tape`` (value number -> (shape, field)), appending a row per call."""
+    names = {id(m): n for n, m in model.named_modules() if n}
+    for call in tape.calls:
+        layer = call.layer
+        ins = [values[n] for n in call.inputs if isinstance(n, int) and n in values]
+        if not ins:
+            continue
+        child = _join(name, names.get(id(layer), type(layer).__name__.lower()))
+        in_shape, field = ins[0]
+        if isinstance(layer, (Add, Mul, Cat)):
+            shape = (None, *call.out_shapes[0][1:])
+            out = _merged([f for _, f in ins])
+            rows.append(_row(child, type(layer).__name__, shape, out, "max of its inputs"))
+        elif isinstance(layer, Split):
+            shape, out = (None, *call.out_shapes[0][1:]), field
+        elif isinstance(layer, Model) and not isinstance(layer, (Sequential, Residual)):
+            inner = {n: values[o] for n, o in zip(call.cache.inputs, call.inputs) if o in values}
+            shape, out = _replay_fields(layer, call.cache, child, inner, rows, image_hw)
+        else:
+            shape, out = _walk(layer, child, in_shape, field, rows, image_hw)
+        for number in call.outputs:
+            if number is not None:
+                values[number] = (shape, out)
+    return values[tape.outputs[0]]
+
+
+def _merged(fields):
+    """The field of a sum or concatenation: the largest on each axis (the first path's jump)."""
+    glob = [f for f in fields if f.global_note is not None]
+    if glob:
+        return glob[0]
+    return _Field([max(rs) for rs in zip(*(f.r for f in fields))], fields[0].j, fields[0].start)
 
 
 def _residual(layer, name, shape, field, rows, image_hw):

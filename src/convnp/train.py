@@ -23,6 +23,7 @@ from .history import History
 from .functional.activation import softmax_forward
 from .io import save as save_checkpoint
 from .nn.module import Layer
+from .nn.recording import no_grad
 
 
 class TrainingError(FloatingPointError):
@@ -232,12 +233,12 @@ def _summary_line(row, epochs):
 def evaluate(model, data, loss=None, batch_size=256):
     """Mean loss (when ``loss`` is given) and accuracy of ``model`` on a Dataset or DataLoader.
 
-    Runs in eval mode (running BatchNorm statistics, no dropout) and restores each layer's
-    mode after. Returns: {"loss": float or None, "accuracy": float, "n": number of samples}.
+    Runs in eval mode (running BatchNorm statistics, no dropout) under ``no_grad`` (no caches
+    kept) and restores each layer's mode after. Returns: {"loss": float or None, "accuracy": float, "n": number of samples}.
     """
     loader = _as_loader(data, batch_size, "evaluate")
     total_loss, correct, seen = 0.0, 0, 0
-    with _eval_mode(model):
+    with _eval_mode(model), no_grad():
         for x, y in loader:
             logits = model(x)
             if loss is not None:
@@ -264,7 +265,7 @@ def predict(model, x, batch_size=256):
         x = x.astype(dtype, copy=False)
     else:
         raise TypeError(f"predict: expected uint8 pixels or float images, got dtype {x.dtype}")
-    with _eval_mode(model):
+    with _eval_mode(model), no_grad():
         out = [to_numpy(softmax_forward(model(x[i:i + batch_size]), dim=1)[0])
                for i in range(0, len(x), batch_size)]
     return np.concatenate(out) if out else np.zeros((0,), dtype=dtype)
@@ -310,10 +311,10 @@ def _generators(model, loader):
     for i, t in enumerate(_transforms(getattr(loader, "transform", None))):
         if isinstance(getattr(t, "rng", None), np.random.Generator):
             gens[f"transform.{i}"] = t.rng
-    for name, m in model._named_modules(""):
+    for name, m in model.named_modules():
         for attr, value in vars(m).items():
             if isinstance(value, np.random.Generator):
-                gens[f"model.{name}{attr}"] = value
+                gens[f"model.{name}.{attr}" if name else f"model.{attr}"] = value
     return gens
 
 

@@ -8,9 +8,24 @@ in-place addition (col2im) of a whole (C, N, OH, OW) block: no loop over pixels.
 ``convnp.functional.conv`` builds the convolution and its gradients from these pieces.
 """
 import math
+from typing import NamedTuple
 
 from .. import backend
 from .. import checks
+
+
+class WindowGeometry(NamedTuple):
+    """A sliding window's geometry: what im2col, col2im and the convolution need to know.
+
+    kernel (KH, KW), stride (SH, SW), padding (top, bottom, left, right), dilation (DH, DW),
+    out_size (H_out, W_out): the number of window positions along each axis.
+    """
+
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    out_size: tuple
 
 
 def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
@@ -48,7 +63,7 @@ def resolve_padding(padding, kernel_size, stride, dilation, who="conv2d"):
 
 
 def window_geometry(x_shape, kernel_size, stride, padding, dilation, who):
-    """Normalise the arguments to pairs and compute the output size; ValueError if it is < 1."""
+    """The WindowGeometry of these arguments over an input (..., H, W); ValueError if no window fits."""
     kernel = checks.pair(kernel_size, "kernel_size", who)
     stride = checks.pair(stride, "stride", who)
     dilation = checks.pair(dilation, "dilation", who)
@@ -65,7 +80,7 @@ def window_geometry(x_shape, kernel_size, stride, padding, dilation, who):
         conv_output_size(h, kernel[0], stride[0], pads[0:2], dilation[0]),
         conv_output_size(w, kernel[1], stride[1], pads[2:4], dilation[1]),
     )
-    return kernel, stride, pads, dilation, out
+    return WindowGeometry(kernel, stride, pads, dilation, out)
 
 
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
@@ -77,9 +92,9 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
         X[c, p, q, n, i, j] = x_pad[n, c, i*S_h + p*D_h, j*S_w + q*D_w]
     """
     geometry = window_geometry(x.shape, kernel_size, stride, padding, dilation, "im2col")
-    (kh, kw), _, pads, _, (oh, ow) = geometry
+    (kh, kw), (oh, ow) = geometry.kernel, geometry.out_size
     buffer = backend.array_module(x).empty(x.shape[1] * kh * kw * x.shape[0] * oh * ow, dtype=x.dtype)
-    return im2col_into(buffer, pad(x, pads).transpose(1, 0, 2, 3), geometry)
+    return im2col_into(buffer, pad(x, geometry.padding).transpose(1, 0, 2, 3), geometry)
 
 
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
@@ -90,7 +105,7 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
         sum(col2im(C) * X) == sum(C * im2col(X)).
     """
     geometry = window_geometry(x_shape, kernel_size, stride, padding, dilation, "col2im")
-    (kh, kw), _, (top, bottom, left, right), _, (oh, ow) = geometry
+    (kh, kw), (top, bottom, left, right), (oh, ow) = geometry.kernel, geometry.padding, geometry.out_size
     n, c, h, w = x_shape
     want = (c * kh * kw, n * oh * ow)
     if tuple(cols.shape) != want:
@@ -125,7 +140,8 @@ def im2col_into(buffer, x_t, geometry):
 
     One strided slice copy per kernel offset (p, q); returns (C*KH*KW, n*OH*OW), a view of buffer.
     """
-    (kh, kw), (sh, sw), _, (dh, dw), (oh, ow) = geometry
+    (kh, kw), (sh, sw), (dh, dw) = geometry.kernel, geometry.stride, geometry.dilation
+    oh, ow = geometry.out_size
     c, n = x_t.shape[:2]
     cols = buffer[: c * kh * kw * n * oh * ow].reshape(c, kh, kw, n, oh, ow)  # buffer is flat
     for p in range(kh):
@@ -137,7 +153,8 @@ def im2col_into(buffer, x_t, geometry):
 
 def col2im_add(cols, dx_t, geometry):
     """Add columns (C, KH, KW, n, OH, OW) onto the padded channel-major gradient dx_t (C, n, H_pad, W_pad)."""
-    (kh, kw), (sh, sw), _, (dh, dw), (oh, ow) = geometry
+    (kh, kw), (sh, sw), (dh, dw) = geometry.kernel, geometry.stride, geometry.dilation
+    oh, ow = geometry.out_size
     for p in range(kh):
         for q in range(kw):
             # += on a basic slice is in place: no temporary the size of the slice

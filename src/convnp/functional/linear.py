@@ -1,5 +1,15 @@
 """Affine map y = x @ W.T + b (torch.nn.functional.linear, weight laid out (D_out, D_in))."""
+from typing import NamedTuple
+
 from .. import checks
+
+
+class LinearCache(NamedTuple):
+    """What linear_backward needs (listed in linear_forward's docstring)."""
+
+    x: object
+    weight: object
+    has_bias: bool
 
 
 def linear_forward(x, weight, bias=None, who="linear"):
@@ -9,25 +19,25 @@ def linear_forward(x, weight, bias=None, who="linear"):
     Shape: x (N, D_in) -> y (N, D_out).
     forward:  y[n, o] = sum over i of x[n, i] * W[o, i] + b[o]
     backward: dx = dy @ W,  dW = dy.T @ x,  db = sum over n of dy[n]
-    Returns: (y, cache).
+    Returns: (y, cache); cache a LinearCache: x and weight (by reference), has_bias.
     """
     checks.input_shape(x, who, f"(N, {weight.shape[1]})", 2, channels=weight.shape[1])
     checks.same_dtype(x, weight, who)
     y = x @ weight.T
     if bias is not None:
         y += bias
-    return y, (x, weight, bias is not None)
+    return y, LinearCache(x, weight, bias is not None)
 
 
-def linear_backward(dy, cache, input_grad=True):
-    """Gradients of the affine map; input_grad=False skips dx (returned as None).
+def linear_backward(dy, cache, input_grad=True, weight_grad=True):
+    """Gradients of the affine map: (dx, dW, db).
 
+    input_grad=False skips dx, weight_grad=False skips dW and db (each returned as None).
     Shape: dy (N, D_out) -> dx (N, D_in), dW (D_out, D_in), db (D_out,) (None without a bias).
     """
-    x, weight, has_bias = cache
-    dx = dy @ weight if input_grad else None
-    dw = dy.T @ x
-    db = dy.sum(axis=0) if has_bias else None
+    dx = dy @ cache.weight if input_grad else None
+    dw = dy.T @ cache.x if weight_grad else None
+    db = dy.sum(axis=0) if weight_grad and cache.has_bias else None
     return dx, dw, db
 
 

@@ -17,6 +17,7 @@ Output size along one axis, as PyTorch computes it (``pool_output_size``):
                 would start at or after H + P (inside the right padding or beyond)
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,6 +26,18 @@ from .. import checks
 
 
 # -- geometry ---------------------------------------------------------------------------
+class PoolGeometry(NamedTuple):
+    """A pooling window's geometry, every field a pair (rows, columns).
+
+    kernel (KH, KW), stride (SH, SW), padding (PH, PW) on each side, out_size (H_out, W_out).
+    """
+
+    kernel: tuple
+    stride: tuple
+    padding: tuple
+    out_size: tuple
+
+
 def pool_output_size(size, kernel_size, stride, padding=0, ceil_mode=False):
     """Number of windows along one axis of length ``size`` (PyTorch's rule; may be < 1).
 
@@ -70,21 +83,23 @@ def _output_hw(shape, kernel, stride, padding, ceil_mode, who):
 
 
 def _checked(x, kernel_size, stride, padding, ceil_mode, who):
+    """The PoolGeometry of a window over x (N, C, H, W); ValueError for a bad input or arguments."""
     checks.input_shape(x, who, "(N, C, H, W)", 4)
     kernel, stride, padding = _pool_args(kernel_size, stride, padding, who)
-    return kernel, stride, padding, _output_hw(x.shape, kernel, stride, padding, ceil_mode, who)
+    return PoolGeometry(kernel, stride, padding, _output_hw(x.shape, kernel, stride, padding, ceil_mode, who))
 
 
-def _padded(x, kernel, stride, padding, out_hw, fill):
+def _padded(x, geometry, fill):
     """``x`` inside a border of ``fill``, big enough for every window; ``x`` itself if none is needed.
 
     Padding is P on the top/left; on the bottom/right it is whatever the windows reach,
     which in ceil mode can run past the P padded rows (and in floor mode can stop short).
     """
     n, c, h, w = x.shape
-    (ph, pw) = padding
-    reach_h = stride[0] * (out_hw[0] - 1) + kernel[0]
-    reach_w = stride[1] * (out_hw[1] - 1) + kernel[1]
+    (kh, kw), (sh, sw), (ph, pw) = geometry.kernel, geometry.stride, geometry.padding
+    oh, ow = geometry.out_size
+    reach_h = sh * (oh - 1) + kh
+    reach_w = sw * (ow - 1) + kw
     if ph == 0 and pw == 0 and reach_h <= h and reach_w <= w:
         return x
     xp = array_module(x)
@@ -102,19 +117,29 @@ def _cropped(big, x_shape, padding):
     return xp.ascontiguousarray(big[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + w])
 
 
-def _window_views(a, kernel, stride, out_hw):
+def _window_views(a, geometry):
     """For each kernel offset (i, j), row-major, the (N, C, H_out, W_out) view a[:, :, i + S*oh, j + S*ow]."""
-    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    (kh, kw), (sh, sw), (ho, wo) = geometry.kernel, geometry.stride, geometry.out_size
     for i in range(kh):
         for j in range(kw):
             yield a[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
 
 
-def _overlapping(kernel, stride):
-    return stride[0] < kernel[0] or stride[1] < kernel[1]
+def _overlapping(geometry):
+    """Whether windows overlap (then backward adds into dx instead of writing it)."""
+    return geometry.stride[0] < geometry.kernel[0] or geometry.stride[1] < geometry.kernel[1]
 
 
 # -- max pooling --------------------------------------------------------------------------
+class MaxPoolCache(NamedTuple):
+    """What max_pool2d_backward needs (listed in max_pool2d_forward's docstring)."""
+
+    x_padded: object
+    y: object
+    x_shape: tuple
+    geometry: PoolGeometry
+
+
 def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, who="max_pool2d"):
     """Maximum over each KH x KW window (torch.nn.functional.max_pool2d).
 
@@ -125,16 +150,17 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, 
     forward:  y[n, c, oh, ow] = max over (i, j) of x_pad[n, c, S*oh + i, S*ow + j]
     backward: dx[argmax of each window] += dy; on ties the first maximum in row-major
               window order takes it, as in PyTorch. NaN propagates to y.
-    Returns: (y, cache).
+    Returns: (y, cache); cache a MaxPoolCache: x_padded (x inside its -inf border, or x
+    itself, by reference), y (by reference), x_shape, geometry (a PoolGeometry).
     """
-    kernel, stride, padding, out_hw = _checked(x, kernel_size, stride, padding, ceil_mode, who)
+    geometry = _checked(x, kernel_size, stride, padding, ceil_mode, who)
     xp = array_module(x)
-    xw = _padded(x, kernel, stride, padding, out_hw, -math.inf)
-    views = _window_views(xw, kernel, stride, out_hw)
+    xw = _padded(x, geometry, -math.inf)
+    views = _window_views(xw, geometry)
     y = next(views).copy()
     for v in views:
         xp.maximum(y, v, out=y)
-    return y, (xw, y, tuple(x.shape), kernel, stride, padding, out_hw)
+    return y, MaxPoolCache(xw, y, tuple(x.shape), geometry)
 
 
 def max_pool2d_backward(dy, cache):
@@ -144,12 +170,12 @@ def max_pool2d_backward(dy, cache):
     The cache keeps the (padded) input and the output by reference; the arg-max is
     found again here by comparing each offset view with the output.
     """
-    xw, y, x_shape, kernel, stride, padding, out_hw = cache
+    xw, y, geometry = cache.x_padded, cache.y, cache.geometry
     xp = array_module(dy)
     dxw = xp.zeros(xw.shape, dtype=xw.dtype)
     unclaimed = xp.ones(y.shape, dtype=bool)     # windows whose maximum is not yet found
-    overlap = _overlapping(kernel, stride)
-    for v, dv in zip(_window_views(xw, kernel, stride, out_hw), _window_views(dxw, kernel, stride, out_hw)):
+    overlap = _overlapping(geometry)
+    for v, dv in zip(_window_views(xw, geometry), _window_views(dxw, geometry)):
         hit = v == y
         hit &= unclaimed                          # an earlier offset with the same value wins ties
         unclaimed ^= hit                          # hit is a subset of unclaimed: xor removes it
@@ -157,10 +183,20 @@ def max_pool2d_backward(dy, cache):
             dv += dy * hit
         else:
             xp.multiply(dy, hit, out=dv)          # each input element is in at most one window
-    return _cropped(dxw, x_shape, padding)
+    return _cropped(dxw, cache.x_shape, geometry.padding)
 
 
 # -- average pooling ------------------------------------------------------------------------
+class AvgPoolCache(NamedTuple):
+    """What avg_pool2d_backward needs (listed in avg_pool2d_forward's docstring)."""
+
+    padded_shape: tuple
+    x_shape: tuple
+    dtype: object
+    divisor: object
+    geometry: PoolGeometry
+
+
 def _divisor_1d(size, kernel, stride, padding, n_out, count_include_pad):
     """Per-window divisor along one axis, as PyTorch counts it.
 
@@ -176,12 +212,14 @@ def _divisor_1d(size, kernel, stride, padding, n_out, count_include_pad):
     return end - start
 
 
-def _avg_divisor(x, kernel, stride, padding, out_hw, count_include_pad):
+def _avg_divisor(x, geometry, count_include_pad):
     """The divisor of every window: a Python int when all windows share it, else an (H_out, W_out) array."""
-    dh = _divisor_1d(x.shape[2], kernel[0], stride[0], padding[0], out_hw[0], count_include_pad)
-    dw = _divisor_1d(x.shape[3], kernel[1], stride[1], padding[1], out_hw[1], count_include_pad)
-    if np.all(dh == kernel[0]) and np.all(dw == kernel[1]):
-        return kernel[0] * kernel[1]
+    (kh, kw), (sh, sw), (ph, pw) = geometry.kernel, geometry.stride, geometry.padding
+    oh, ow = geometry.out_size
+    dh = _divisor_1d(x.shape[2], kh, sh, ph, oh, count_include_pad)
+    dw = _divisor_1d(x.shape[3], kw, sw, pw, ow, count_include_pad)
+    if np.all(dh == kh) and np.all(dw == kw):
+        return kh * kw
     xp = array_module(x)
     return xp.asarray(np.outer(dh, dw), dtype=x.dtype)
 
@@ -197,18 +235,19 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, 
               d = window size clipped to the padded input (count_include_pad) or the
               number of real pixels in the window (otherwise)
     backward: dx_pad[n, c, S*oh + i, S*ow + j] += dy[n, c, oh, ow] / d[oh, ow]
-    Returns: (y, cache).
+    Returns: (y, cache); cache an AvgPoolCache: padded_shape (of x inside its zero border),
+    x_shape, dtype, divisor (an int, or (H_out, W_out) where windows differ), geometry.
     """
-    kernel, stride, padding, out_hw = _checked(x, kernel_size, stride, padding, ceil_mode, who)
+    geometry = _checked(x, kernel_size, stride, padding, ceil_mode, who)
     xp = array_module(x)
-    xw = _padded(x, kernel, stride, padding, out_hw, 0)
-    views = _window_views(xw, kernel, stride, out_hw)
+    xw = _padded(x, geometry, 0)
+    views = _window_views(xw, geometry)
     y = next(views).copy()
     for v in views:
         xp.add(y, v, out=y)               # row-major order, the order PyTorch sums in
-    divisor = _avg_divisor(x, kernel, stride, padding, out_hw, count_include_pad)
+    divisor = _avg_divisor(x, geometry, count_include_pad)
     y /= divisor
-    return y, (xw.shape, tuple(x.shape), x.dtype, divisor, kernel, stride, padding, out_hw)
+    return y, AvgPoolCache(xw.shape, tuple(x.shape), x.dtype, divisor, geometry)
 
 
 def avg_pool2d_backward(dy, cache):
@@ -216,40 +255,52 @@ def avg_pool2d_backward(dy, cache):
 
     Shape: dy (N, C, H_out, W_out) -> dx (N, C, H, W).
     """
-    padded_shape, x_shape, dtype, divisor, kernel, stride, padding, out_hw = cache
     xp = array_module(dy)
-    g = dy / divisor
-    dxw = xp.zeros(padded_shape, dtype=dtype)
-    overlap = _overlapping(kernel, stride)
-    for dv in _window_views(dxw, kernel, stride, out_hw):
+    g = dy / cache.divisor
+    dxw = xp.zeros(cache.padded_shape, dtype=cache.dtype)
+    overlap = _overlapping(cache.geometry)
+    for dv in _window_views(dxw, cache.geometry):
         if overlap:
             dv += g
         else:
             dv[...] = g
-    return _cropped(dxw, x_shape, padding)
+    return _cropped(dxw, cache.x_shape, cache.geometry.padding)
 
 
 # -- global and adaptive average pooling ------------------------------------------------------
+class GlobalPoolCache(NamedTuple):
+    """What global_avg_pool2d_backward needs: the input's shape and dtype."""
+
+    x_shape: tuple
+    dtype: object
+
+
+class AdaptiveAvgCache(NamedTuple):
+    """What adaptive_avg_pool2d_backward needs: the averaging matrices A (H_out, H) and B (W_out, W)."""
+
+    rows: object
+    cols: object
+
+
 def global_avg_pool2d_forward(x, who="global_avg_pool2d"):
     """Mean over all of H and W (adaptive_avg_pool2d with output size 1).
 
     Shape: x (N, C, H, W) -> y (N, C, 1, 1).
     forward:  y[n, c] = sum over h, w of x[n, c, h, w] / (H*W)
     backward: dx[n, c, h, w] = dy[n, c] / (H*W)
-    Returns: (y, cache).
+    Returns: (y, cache); cache a GlobalPoolCache: x_shape, dtype.
     """
     checks.input_shape(x, who, "(N, C, H, W)", 4)
     if x.shape[2] < 1 or x.shape[3] < 1:
         raise ValueError(f"{who}: expected input (N, C, H, W) with H, W >= 1, got {tuple(x.shape)}")
-    return x.mean(axis=(2, 3), keepdims=True), (tuple(x.shape), x.dtype)
+    return x.mean(axis=(2, 3), keepdims=True), GlobalPoolCache(tuple(x.shape), x.dtype)
 
 
 def global_avg_pool2d_backward(dy, cache):
     """Gradient of global average pooling: dy / (H*W) broadcast over every position."""
-    x_shape, dtype = cache
     xp = array_module(dy)
-    dx = xp.empty(x_shape, dtype=dtype)
-    dx[...] = dy / (x_shape[2] * x_shape[3])
+    dx = xp.empty(cache.x_shape, dtype=cache.dtype)
+    dx[...] = dy / (cache.x_shape[2] * cache.x_shape[3])
     return dx
 
 
@@ -272,7 +323,7 @@ def adaptive_avg_pool2d_forward(x, output_size, who="adaptive_avg_pool2d"):
     With A (H_out, H) and B (W_out, W) the row and column averaging matrices:
     forward:  y = A @ x @ B.T
     backward: dx = A.T @ dy @ B
-    Returns: (y, cache).
+    Returns: (y, cache); cache an AdaptiveAvgCache: rows (A), cols (B).
     """
     checks.input_shape(x, who, "(N, C, H, W)", 4)
     out_h, out_w = checks.pair(output_size, "output_size", who)
@@ -281,13 +332,12 @@ def adaptive_avg_pool2d_forward(x, output_size, who="adaptive_avg_pool2d"):
     xp = array_module(x)
     rows = _adaptive_matrix(x.shape[2], out_h, xp, x.dtype)
     cols = _adaptive_matrix(x.shape[3], out_w, xp, x.dtype)
-    return rows @ x @ cols.T, (rows, cols)
+    return rows @ x @ cols.T, AdaptiveAvgCache(rows, cols)
 
 
 def adaptive_avg_pool2d_backward(dy, cache):
     """Gradient of adaptive average pooling: dx = A.T @ dy @ B."""
-    rows, cols = cache
-    return rows.T @ dy @ cols
+    return cache.rows.T @ dy @ cache.cols
 
 
 __all__ = [

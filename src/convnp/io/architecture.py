@@ -1,7 +1,8 @@
 """Layer classes by name, and models described as JSON and rebuilt from that description.
 
 A description is a tree:
-  {"class": "Conv2d", "config": {...}}          a layer: layer.config(), JSON-native values
+  {"class": "Conv2d", "config": {...}}          a layer: layer.config(), JSON-native values;
+                                                a layer given to a constructor: {"__layer__": {...}}
   {"class": "Sequential", "layers": [...]}
   {"class": "Residual", "block": {...}, "shortcut": {...} or null}
 Only registered classes are described or rebuilt: every layer in ``convnp.nn`` and those
@@ -11,11 +12,13 @@ import numpy as np
 
 from .. import nn
 from ..nn.container import Residual, Sequential
+from ..nn.model import Model
 from ..nn.module import Layer
-from .codec import Decoder, Encoder
+from .codec import ARRAY, Encoder
 from .errors import Malformed, short
 
 _REGISTRY = {}
+LAYER = "__layer__"
 
 
 def register_layer(cls, name=None):
@@ -42,6 +45,12 @@ def register_layer(cls, name=None):
 for _cls in vars(nn).values():
     if isinstance(_cls, type) and issubclass(_cls, Layer) and _cls is not Layer:
         register_layer(_cls)
+# convnp's own architectures (nn.Model classes) load without being passed to convnp.load
+from .. import models as _models  # noqa: E402
+
+for _cls in vars(_models).values():
+    if isinstance(_cls, type) and issubclass(_cls, Model):
+        register_layer(_cls)
 
 
 # -- describing --------------------------------------------------------------------------------
@@ -61,9 +70,7 @@ def describe(layer, where=""):
         config = layer.config()
         if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
             raise TypeError(f"convnp.save: {cls.__name__}.config() {_at(where)} must return a dict with str keys")
-        encoder = Encoder(None, None)   # JSON-native values only: no arrays, no layers
-        spec["config"] = {k: encoder.encode(v, f"config value {k!r} of the layer {_at(where)}")
-                          for k, v in config.items()}
+        spec["config"] = {k: _encode_config(v, where, repr(k)) for k, v in config.items()}
     return spec
 
 
@@ -72,8 +79,9 @@ def check_rebuilds(model, architecture):
 
     Run by save, so that no file is written that load could not read back.
     """
+    classes = {type(m).__name__: type(m) for m in model.modules() if isinstance(m, Model)}
     try:
-        rebuilt = build(architecture)
+        rebuilt = build(architecture, classes=classes)
     except Malformed as e:
         raise ValueError(f"convnp.save: the model's description does not rebuild it: {e}") from e
     want, got = _shapes(model), _shapes(rebuilt)
@@ -87,10 +95,13 @@ def check_rebuilds(model, architecture):
 
 
 def _registered_name(cls, where):
-    """The name ``cls`` is registered under (the first, if several); TypeError if none."""
+    """The name ``cls`` is registered under (the first, if several), or a Model's class name
+    (rebuilt by ``convnp.load(path, classes=[cls])``); TypeError for another layer class."""
     for name, known in _REGISTRY.items():
         if known is cls:
             return name
+    if issubclass(cls, Model):
+        return cls.__name__
     raise TypeError(f"convnp.save: {cls.__qualname__} {_at(where)} is not a registered layer class;"
                     f" call convnp.io.register_layer({cls.__name__}) before saving (and before loading)")
 
@@ -103,34 +114,36 @@ def _shapes(model):
 
 
 # -- rebuilding ----------------------------------------------------------------------------------
-def build(spec, where=""):
+def build(spec, where="", classes=None):
     """The layer that ``spec`` describes, weights freshly initialised; ``where`` as in describe.
 
-    Raises Malformed for a description that is not well formed, an unregistered class name,
+    ``classes`` maps names to the Model classes of your own that the description may name
+    (``convnp.load(path, classes=[UNet])``); nothing else is looked up, nothing is imported.
+    Raises Malformed for a description that is not well formed, an unknown class name,
     or a config that the class's constructor refuses (its message is included).
     """
     if not isinstance(spec, dict) or not isinstance(spec.get("class"), str):
         raise Malformed(f"expected a layer description {{'class': ...}} {_at(where)}, got {short(spec)}")
     name = spec["class"]
-    cls = _REGISTRY.get(name)
+    cls = (classes or {}).get(name) or _REGISTRY.get(name)
     if cls is None:
         raise Malformed(f"unknown layer class {name!r} {_at(where)}; known classes: {', '.join(sorted(_REGISTRY))};"
-                        f" a class of your own needs convnp.io.register_layer({name}) before loading")
+                        f" a Model of your own is rebuilt with convnp.load(path, classes=[{name}]), a layer of"
+                        f" your own needs convnp.io.register_layer({name}) before loading")
     if cls is Sequential:
         _check_keys(spec, {"class", "layers"}, where)
         if not isinstance(spec["layers"], list):
             raise Malformed(f"Sequential {_at(where)}: 'layers' must be a list, got {short(spec['layers'])}")
-        return Sequential(*[build(s, _join(where, i)) for i, s in enumerate(spec["layers"])])
+        return Sequential(*[build(s, _join(where, i), classes) for i, s in enumerate(spec["layers"])])
     if cls is Residual:
         _check_keys(spec, {"class", "block", "shortcut"}, where)
         shortcut = spec["shortcut"]
-        return Residual(build(spec["block"], _join(where, "block")),
-                        None if shortcut is None else build(shortcut, _join(where, "shortcut")))
+        return Residual(build(spec["block"], _join(where, "block"), classes),
+                        None if shortcut is None else build(shortcut, _join(where, "shortcut"), classes))
     _check_keys(spec, {"class", "config"}, where)
     if not isinstance(spec["config"], dict):
         raise Malformed(f"{name} {_at(where)}: 'config' must be an object, got {short(spec['config'])}")
-    decoder = Decoder(None, {})
-    config = {k: decoder.decode(v, f"{name} {_at(where)}: config {k!r}") for k, v in spec["config"].items()}
+    config = {k: _decode_config(v, where, k, classes) for k, v in spec["config"].items()}
     try:
         return cls(**config)
     except Exception as e:  # the constructor's own message says what is wrong with the value
@@ -142,6 +155,34 @@ def _check_keys(spec, expected, where):
     """Malformed unless the description ``spec`` has exactly the keys ``expected``."""
     if set(spec) != expected:
         raise Malformed(f"{spec['class']} {_at(where)}: expected the keys {sorted(expected)}, got {sorted(spec)}")
+
+
+# -- a layer's config: JSON-native values, and layers given to a constructor ------------------------
+def _encode_config(value, where, path):
+    """A config value of the layer at ``where`` as JSON: a layer (a Model's constructor argument)
+    becomes {"__layer__": its description}; the rest must be JSON-native (codec.Encoder's rules,
+    arrays refused). ``path`` names the value: "'sizes'[1]". Raises TypeError for what cannot be stored."""
+    if isinstance(value, Layer):
+        return {LAYER: describe(value, _join(where, path.replace("'", "")))}
+    if isinstance(value, (list, tuple)):
+        return [_encode_config(v, where, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) and k not in (LAYER, ARRAY) for k in value):
+        return {k: _encode_config(v, where, f"{path}[{k!r}]") for k, v in value.items()}
+    return Encoder(None, None).encode(value, f"config value {path} of the layer {_at(where)}")
+
+
+def _decode_config(value, where, key, classes):
+    """The inverse of _encode_config: layers rebuilt (with ``classes`` as in build), no arrays."""
+    if isinstance(value, list):
+        return [_decode_config(v, where, f"{key}[{i}]", classes) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if LAYER in value or ARRAY in value:
+        if set(value) != {LAYER}:
+            raise Malformed(f"config {key!r} of the layer {_at(where)}: expected JSON values or"
+                            f" {{'{LAYER}': description}}, got {short(value)}")
+        return build(value[LAYER], _join(where, key), classes)
+    return {k: _decode_config(v, where, f"{key}[{k!r}]", classes) for k, v in value.items()}
 
 
 def _at(where):

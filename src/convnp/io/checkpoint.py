@@ -150,11 +150,12 @@ def _generator(state):
     return np.random.Generator(bit_generator)
 
 
-def load(path, with_optimizer=False):
+def load(path, with_optimizer=False, classes=()):
     """Rebuild the model saved in ``path``; with ``with_optimizer``, return a Checkpoint.
 
     The architecture is rebuilt from the file's description with registered layer classes
-    only, the weights are loaded into it (in the dtype they were saved in) and each layer's
+    only, and the ``nn.Model`` classes of your own given in ``classes`` (a file naming a Model
+    class not given there is refused: nothing named in a file is imported), the weights are loaded into it (in the dtype they were saved in) and each layer's
     train/eval mode is restored. The file is read with np.load(allow_pickle=False).
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -165,18 +166,33 @@ def load(path, with_optimizer=False):
     """
     path = os.fspath(path)
     try:
+        classes = _model_classes(classes)
         header, arrays = read_model_file(path, _CONTENTS)
-        return _restore(header, arrays, with_optimizer)
+        return _restore(header, arrays, with_optimizer, classes)
     except Malformed as e:
         raise ModelFileError(f"{path}: {e}") from e.__cause__
 
 
-def _restore(header, arrays, with_optimizer):
+def _model_classes(classes):
+    """{class name: class} for load's ``classes`` (nn.Model subclasses); TypeError otherwise."""
+    from ..nn.model import Model
+
+    if isinstance(classes, type):
+        classes = [classes]
+    table = {}
+    for cls in classes:
+        if not (isinstance(cls, type) and issubclass(cls, Model)):
+            raise TypeError(f"convnp.load: classes must be nn.Model subclasses, got {cls!r}")
+        table[cls.__name__] = cls
+    return table
+
+
+def _restore(header, arrays, with_optimizer, classes=None):
     """The model (or Checkpoint) that a checked header and the file's other entries describe.
 
     Every entry must be used: model weights, or arrays that the saved values refer to.
     """
-    model = build(header["architecture"])
+    model = build(header["architecture"], classes=classes)
     _load_weights(model, {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
     _set_modes(model, header["training"])
     epoch = header["epoch"]

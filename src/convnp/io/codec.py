@@ -105,7 +105,7 @@ def from_format_1(value, where="the description"):
 
     {"__tuple__": [...]} -> a list; {"__dict__": [[k, v], ...]} -> a dict (keys as str);
     {"__scalar__": name} -> {"__array__": name} (a 0-d array); {"__dtype__": "float32"} ->
-    "float32". A layer inside a layer's config ({"__layer__": ...}) is no longer read.
+    "float32"; {"__layer__": description} (in a layer's config) stays.
     """
     if isinstance(value, list):
         return [from_format_1(v, where) for v in value]
@@ -121,7 +121,6 @@ def from_format_1(value, where="the description"):
             return {ARRAY: body}
         if tag == "__dtype__" and isinstance(body, str):
             return body
-        if tag == "__layer__":
-            raise Malformed(f"{where}: a layer inside a layer's config (format 1) is no longer supported;"
-                            " describe it with Sequential or Residual")
+        if tag == "__layer__":   # a layer given to a constructor: the same form today
+            return {tag: from_format_1(body, where)}
     return {k: from_format_1(v, where) for k, v in value.items()}

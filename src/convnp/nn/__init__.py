@@ -1,6 +1,9 @@
 """Stateful layers that own Parameters and call ``convnp.functional``; containers and losses."""
 from .module import Layer, Parameter
-from .container import Residual, Sequential
+from .recording import no_grad
+from .model import Model
+from .container import ModuleDict, ModuleList, Residual, Sequential
+from .merge import Add, Cat, Mul, Reshape, Split, add, cat, mul, reshape, split
 from .conv import Conv2d
 from .pool import MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
 from .linear import Linear, Flatten, Identity

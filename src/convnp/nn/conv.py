@@ -53,23 +53,34 @@ class Conv2d(Layer):
         self.bias = Parameter(init.uniform_fan_in((out_channels,), rng, fan_in=fan_in)) if bias else None
         # Scratch buffers (the columns X and other large temporaries) that each training step
         # reuses: allocated anew they cost page faults (measured: vgg_small steps 1.2x slower).
-        self._workspace = {}
+        # A call's cache uses its workspace until that call's backward, so each call takes one
+        # of its own from this list and backward gives it back: a conv called twice in one
+        # forward has two.
+        self._workspaces = []
 
     def forward(self, x):
         bias = None if self.bias is None else self.bias.data
-        if not self.training:
+        workspace = None
+        if self.training:
+            workspace = self._workspaces.pop() if self._workspaces else {}
+        else:
             # Evaluation, often on other batch sizes, gets new arrays, and the training
             # buffers are let go: a model kept for inference should not hold them.
-            self._workspace.clear()
+            self._workspaces.clear()
         y, self._cache = F.conv2d_forward(
             x, self.weight.data, bias, self.stride, self.padding, self.dilation, self.groups, who=self,
-            workspace=self._workspace if self.training else None,
+            workspace=workspace,
         )
         return y
 
     def backward(self, dy, input_grad=True):
         """Accumulate the weight (and bias) gradients; return dx, or None when ``input_grad`` is False."""
-        dx, dweight, dbias = F.conv2d_backward(dy, self.take_cache(), input_grad)  # RuntimeError if no forward ran
+        # Frozen parameters (requires_grad False) get no gradient computed; db alone still needs the pass.
+        trains = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
+        cache = self.take_cache()  # RuntimeError if no forward is waiting for this backward
+        dx, dweight, dbias = F.conv2d_backward(dy, cache, input_grad, weight_grad=trains)
+        if cache.workspace is not None:
+            self._workspaces.append(cache.workspace)  # this call's workspace is free again
         self._accumulate(self.weight, dweight)  # accumulate; zero_grad() resets
         self._accumulate(self.bias, dbias)
         return dx
@@ -78,10 +89,8 @@ class Conv2d(Layer):
         """(N, C_out, H_out, W_out) for an input (N, C_in, H, W); N may be None."""
         if len(input_shape) != 4 or input_shape[1] != self.in_channels:
             raise ValueError(f"{self}: expected input (N, {self.in_channels}, H, W), got {tuple(input_shape)}")
-        _, _, _, _, (oh, ow) = window_geometry(
-            input_shape, self.kernel_size, self.stride, self.padding, self.dilation, self
-        )
-        return (input_shape[0], self.out_channels, oh, ow)
+        geometry = window_geometry(input_shape, self.kernel_size, self.stride, self.padding, self.dilation, self)
+        return (input_shape[0], self.out_channels, *geometry.out_size)
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels, **self._args,

@@ -38,7 +38,9 @@ class Linear(Layer):
 
     def backward(self, dy, input_grad=True):
         """Accumulate the weight (and bias) gradients; return dx, or None when ``input_grad`` is False."""
-        dx, dw, db = F.linear_backward(dy, self.take_cache(), input_grad)
+        # Frozen parameters (requires_grad False) get no gradient computed; db alone still needs the pass.
+        trains = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
+        dx, dw, db = F.linear_backward(dy, self.take_cache(), input_grad, weight_grad=trains)
         self._accumulate(self.weight, dw)      # accumulate; zero_grad() resets
         self._accumulate(self.bias, db)
         return dx

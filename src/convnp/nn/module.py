@@ -6,11 +6,13 @@ function's cache for ``backward``. Parameters and sub-layers are found in the or
 they were assigned (attribute dicts keep order), so ``state_dict()`` keys come out
 in PyTorch's order: a layer's own parameters, then its buffers, then its children.
 """
+import functools
 import inspect
 
 import numpy as np
 
 from .. import checks
+from . import recording
 
 
 class Parameter:
@@ -67,14 +69,24 @@ class Layer:
     """
 
     _buffers = ()
+    _records_calls = False   # True for nn.Model: its forward's layer calls are recorded
 
     def __init__(self):
         self.training = True
         self._cache = None
+        self._out_shapes = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # A layer called on its own keeps its cache and its output shapes; its backward then
+        # checks dy against them (a model checks the gradients it passes on itself).
+        if "backward" in cls.__dict__ and not cls._records_calls:
+            cls.backward = _checking_dy(cls.__dict__["backward"])
 
     # -- computation -------------------------------------------------------------------
-    def __call__(self, x):
-        return self.forward(x)
+    def __call__(self, *args, **kwargs):
+        # recording.call runs forward, and inside a model records the call with its own cache
+        return recording.call(self, args, kwargs)
 
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
@@ -112,28 +124,45 @@ class Layer:
         """(name, layer) pairs of the direct sub-layers, in the order they were assigned."""
         return [(k, v) for k, v in vars(self).items() if isinstance(v, Layer)]
 
+    def named_modules(self, prefix=""):
+        """(dotted name, layer) for this layer and every layer below it, depth first; a layer
+        reached twice (shared) is listed once, under its first name."""
+        seen = set()
+        for name, m in self._named_modules(prefix):
+            if id(m) not in seen:
+                seen.add(id(m))
+                yield name, m
+
+    def modules(self):
+        """This layer and every layer below it, depth first, each once."""
+        return (m for _, m in self.named_modules())
+
     def named_parameters(self, prefix=""):
-        """(dotted name, Parameter) pairs: own parameters first, then each child's."""
-        for name, value in vars(self).items():
-            if isinstance(value, Parameter):
-                yield prefix + name, value
-        for name, child in self.children():
-            yield from child.named_parameters(prefix + name + ".")
+        """(dotted name, Parameter) pairs: own parameters first, then each child's; a shared
+        parameter once, under its first name (as PyTorch)."""
+        seen = set()
+        for m_prefix, m in self._named_modules(prefix.rstrip(".") if prefix else ""):
+            for name, value in vars(m).items():
+                if isinstance(value, Parameter) and id(value) not in seen:
+                    seen.add(id(value))
+                    yield _join(m_prefix, name), value
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self, prefix=""):
-        for name in self._buffers:
-            yield prefix + name, getattr(self, name)
-        for name, child in self.children():
-            yield from child.named_buffers(prefix + name + ".")
+        seen = set()
+        for m_prefix, m in self._named_modules(prefix.rstrip(".") if prefix else ""):
+            if id(m) not in seen:
+                seen.add(id(m))
+                for name in m._buffers:
+                    yield _join(m_prefix, name), getattr(m, name)
 
-    def modules(self):
-        """This layer and every layer below it, depth first."""
-        yield self
-        for _, child in self.children():
-            yield from child.modules()
+    def apply(self, fn):
+        """Call ``fn(layer)`` on every layer below this one and then on this one (as PyTorch); returns self."""
+        for m in list(self.modules())[::-1]:
+            fn(m)
+        return self
 
     def zero_grad(self):
         for p in self.parameters():
@@ -169,19 +198,18 @@ class Layer:
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self):
-        """Copies of every parameter and buffer, keyed as PyTorch keys them ("0.weight")."""
-        state = {}
-        self._collect_state("", state)
-        return state
+        """Copies of every parameter and buffer, keyed as PyTorch keys them ("0.weight").
 
-    def _collect_state(self, prefix, state):
-        for name, value in vars(self).items():
-            if isinstance(value, Parameter):
-                state[prefix + name] = value.data.copy()
-        for name in self._buffers:
-            state[prefix + name] = np.array(getattr(self, name), copy=True)
-        for name, child in self.children():
-            child._collect_state(prefix + name + ".", state)
+        A shared layer appears under each of its names, as in PyTorch.
+        """
+        state = {}
+        for prefix, m in self._named_modules(""):
+            for name, value in vars(m).items():
+                if isinstance(value, Parameter):
+                    state[_join(prefix, name)] = value.data.copy()
+            for name in m._buffers:
+                state[_join(prefix, name)] = np.array(getattr(m, name), copy=True)
+        return state
 
     def load_state_dict(self, state, strict=True):
         """Copy arrays from ``state`` into the parameters and buffers, keeping their dtypes.
@@ -189,13 +217,16 @@ class Layer:
         Raises ValueError naming every missing or unexpected key (when ``strict``) and
         every array whose shape does not fit; nothing is changed unless all fit.
         """
+        if not isinstance(state, dict):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: expected a dict of arrays keyed by name"
+                            f" (as state_dict() gives), got {type(state).__name__}")
         targets = {}
         for m_prefix, m in self._named_modules(""):
             for name, value in vars(m).items():
                 if isinstance(value, Parameter):
-                    targets[m_prefix + name] = (m, name, value.data)
+                    targets[_join(m_prefix, name)] = (m, name, value.data)
             for name in m._buffers:
-                targets[m_prefix + name] = (m, name, getattr(m, name))
+                targets[_join(m_prefix, name)] = (m, name, getattr(m, name))
         problems = []
         if strict:
             missing = [k for k in targets if k not in state]
@@ -225,9 +256,10 @@ class Layer:
                 setattr(m, name, new)
 
     def _named_modules(self, prefix):
+        """Every (dotted name, layer) below and including this one, shared layers under each name."""
         yield prefix, self
         for name, child in self.children():
-            yield from child._named_modules(prefix + name + ".")
+            yield from child._named_modules(_join(prefix, name))
 
     # -- description --------------------------------------------------------------------
     def config(self):
@@ -265,3 +297,35 @@ class Layer:
             lines.append(f"  ({name}): {body}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _join(prefix, name):
+    """'layer1.0' + 'conv1' -> 'layer1.0.conv1'; '' + 'conv1' -> 'conv1'."""
+    return f"{prefix}.{name}" if prefix else str(name)
+
+
+def _checking_dy(backward):
+    """Wrap a layer's backward: after a call of the layer on its own, check dy's shapes first.
+
+    A layer of your own may write ``backward(self, dy)`` without ``input_grad``: it is then not
+    passed on (the layer always computes dx).
+    """
+    params = inspect.signature(backward).parameters
+    takes_flag = "input_grad" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+    @functools.wraps(backward)
+    def checked(self, *douts, **kwargs):
+        if not takes_flag:
+            kwargs.pop("input_grad", None)
+        shapes = self.__dict__.get("_out_shapes")
+        if shapes is not None:
+            self._out_shapes = None
+            for i, (d, shape) in enumerate(zip(douts, shapes)):
+                if d is not None and shape is not None and tuple(getattr(d, "shape", ())) != shape:
+                    got = tuple(d.shape) if hasattr(d, "shape") else type(d).__name__
+                    what = "dy" if len(shapes) == 1 else f"the gradient of output {i}"
+                    raise ValueError(f"{type(self).__name__}.backward: expected {what} of shape {shape},"
+                                     f" the shape of the forward's output, got {got}")
+        return backward(self, *douts, **kwargs)
+
+    return checked

@@ -113,17 +113,16 @@ class AdaptiveAvgPool2d(Layer):
         return {"output_size": self.output_size}
 
     def forward(self, x):
-        if self._size == (1, 1):
-            y, cache = F.global_avg_pool2d_forward(x, who=self)
-            self._cache = (F.global_avg_pool2d_backward, cache)
+        if self._size == (1, 1):  # the common case (a classifier's head): a plain mean
+            y, self._cache = F.global_avg_pool2d_forward(x, who=self)
         else:
-            y, cache = adaptive_avg_pool2d_forward(x, self._size, who=self)
-            self._cache = (adaptive_avg_pool2d_backward, cache)
+            y, self._cache = adaptive_avg_pool2d_forward(x, self._size, who=self)
         return y
 
     def backward(self, dy, input_grad=True):
-        backward, cache = self.take_cache()
-        return backward(dy, cache)
+        if self._size == (1, 1):
+            return F.global_avg_pool2d_backward(dy, self.take_cache())
+        return adaptive_avg_pool2d_backward(dy, self.take_cache())
 
     def output_shape(self, input_shape):
         shape = tuple(input_shape)

@@ -91,11 +91,15 @@ class Optimizer:
                     p.zero_grad()
 
     def step(self, closure=None):
-        """Update every parameter that has a gradient; returns ``closure()`` if given."""
+        """Update every parameter that takes a gradient; returns ``closure()`` if given.
+
+        A frozen parameter (``requires_grad`` False) is left as it is, as PyTorch leaves one
+        whose grad is None (no weight decay, no momentum).
+        """
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
+                if p.grad is not None and p.requires_grad:
                     self._update(p, self.state.setdefault(p, {}), group)
         return loss
 

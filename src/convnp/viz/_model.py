@@ -55,23 +55,20 @@ def _prepare(model, x, who, one=False):
     return x.astype(dtype, copy=False)
 
 
-def _named_layers(model):
-    """The top-level steps of ``model``: (name, layer) for each layer of a Sequential, else the model."""
-    from ..nn.container import Sequential
+def _run_layers(model, x):
+    """Run ``x`` through ``model`` in eval mode: [(name, layer, output)] for each call its forward made.
 
-    if isinstance(model, Sequential):
-        return [(str(i), layer) for i, layer in enumerate(model.layers)]
-    return [("0", model)]
+    A Sequential gives its layers in order; any other model (``nn.Model``) its recorded calls,
+    named by attribute path ("encoder.0", "head"), merge ops by their op ("add", "cat"); a
+    call with several outputs shows its first. A plain layer is one step named "0".
+    """
+    from ..nn.model import trace
+    from ..nn.recording import no_grad
 
-
-def _run_layers(model, x, upto=None):
-    """Forward ``x`` layer by layer in eval mode: [(name, layer, output)] up to index ``upto``."""
-    steps = _named_layers(model)
-    if upto is not None:
-        steps = steps[:upto + 1]
-    outputs = []
-    with _EvalMode(model):
-        for name, layer in steps:
-            x = layer(x)
-            outputs.append((name, layer, x))
-    return outputs
+    if not model._records_calls:
+        with _EvalMode(model), no_grad():
+            return [("0", model, model(x))]
+    _, tape = trace(model, x)
+    names = {id(m): name for name, m in model.named_modules() if name}
+    return [(names.get(id(call.layer), type(call.layer).__name__.lower()), call.layer, outs[0])
+            for call, outs in tape.kept]

@@ -3,7 +3,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ._figure import _bare, _finish, _grid_axes, _pyplot
-from ._model import _check_model, _named_layers, _prepare, _run_layers
+from ._model import _check_model, _prepare, _run_layers
 
 _MAP_CMAP = "viridis"        # feature maps: perceptually uniform, readable in grey print
 _SIGNED_CMAP = "RdBu_r"      # kernels: white at zero, red positive, blue negative
@@ -14,10 +14,12 @@ def feature_maps(model, x, layer=0, path=None, max_channels=64, ncols=8, figsize
     """A grid of one layer's output channels for one image, or of every layer's in turn.
 
     Args:
-      model: a Sequential (another Layer counts as a single layer).
+      model: a Sequential or any nn.Model (its recorded calls, in order; another Layer counts
+        as a single layer).
       x: one image (C, H, W), (1, C, H, W) or (H, W); uint8 or float.
-      layer: an index into the Sequential (negative counts from the end), or "all" for one
-        block of cells per layer, top to bottom, in the order the forward pass runs them.
+      layer: an index into the calls (for a Sequential: its layers; negative counts from the
+        end), or "all" for one block of cells per call, top to bottom, in the order the
+        forward pass runs them.
       max_channels: at most this many channels drawn per layer (the title says how many exist).
       ncols: cells per row. Each map is scaled to its own range (colour shows where a
         channel responds, not how strongly compared with the others).
@@ -26,20 +28,16 @@ def feature_maps(model, x, layer=0, path=None, max_channels=64, ncols=8, figsize
     """
     who = "feature_maps"
     _check_model(model, who)
-    n_layers = len(_named_layers(model))
-    if isinstance(layer, str):
-        if layer != "all":
-            raise ValueError(f"{who}: layer must be an index or 'all', got {layer!r}")
-        chosen = None
-    elif isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+    if isinstance(layer, str) and layer != "all":
+        raise ValueError(f"{who}: layer must be an index or 'all', got {layer!r}")
+    if not isinstance(layer, (str, int, np.integer)) or isinstance(layer, bool):
+        raise TypeError(f"{who}: layer must be an int or 'all', got {layer!r}")
+    outputs = _run_layers(model, _prepare(model, x, who, one=True))
+    n_layers = len(outputs)
+    if not isinstance(layer, str):
         if not -n_layers <= layer < n_layers:
             raise ValueError(f"{who}: layer index {layer} is out of range for a model of {n_layers} layers")
-        chosen = int(layer) % n_layers
-    else:
-        raise TypeError(f"{who}: layer must be an int or 'all', got {layer!r}")
-    outputs = _run_layers(model, _prepare(model, x, who, one=True), upto=chosen)
-    if chosen is not None:
-        outputs = outputs[chosen:]
+        outputs = outputs[int(layer) % n_layers:][:1]
     blocks = [(name, lyr, to_numpy(out)[0]) for name, lyr, out in outputs]
     return _finish(_maps_figure(blocks, max_channels, ncols, figsize, cmap), path)
 

@@ -1,10 +1,10 @@
-"""Ready architectures. Each takes ``rng`` (seed or Generator) so that weights are reproducible.
+"""The classic chains: LeNet-5, the tutorial CNN, an MNIST CNN, a small VGG and a small ResNet.
 
-All return an ``nn.Sequential`` that outputs logits (no softmax: CrossEntropyLoss takes logits,
-``convnp.train.predict`` gives probabilities).
+Each returns an ``nn.Sequential`` that outputs logits (no softmax: CrossEntropyLoss takes
+logits, ``convnp.train.predict`` gives probabilities).
 """
-from . import nn
-from .init import as_rng
+from .. import nn
+from ..init import as_rng
 
 
 def lenet5(num_classes=10, in_channels=1, rng=None):
@@ -107,14 +107,3 @@ def _basic_block(c_in, c_out, stride, rng):
     if stride != 1 or c_in != c_out:
         shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False, rng=rng), nn.BatchNorm2d(c_out))
     return nn.Residual(block, shortcut)
-
-
-MODELS = {"lenet5": lenet5, "simple_cnn": simple_cnn, "mnist_cnn": mnist_cnn,
-          "vgg_small": vgg_small, "resnet_small": resnet_small}
-
-
-def get(name, **kwargs):
-    """Build a model by name (one of MODELS), e.g. ``get("lenet5", rng=0)``."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[name](**kwargs)
