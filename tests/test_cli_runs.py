@@ -150,7 +150,7 @@ def test_a_checkpoint_works_with_every_command(run_dir, tmp_path, capsys):
 
 
 # -- case 6: nothing claimed that does not exist, no empty folders -------------------------------
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.filterwarnings("error::RuntimeWarning")    # NumPy's overflow warnings are not printed
 def test_nan_in_the_first_epoch_leaves_no_folder_and_claims_no_checkpoint(folder, tmp_path, capsys):
     """Case 6: `--lr 1e9` said "last.npz keeps the last good epoch" (none existed) and left an empty folder."""
     out = tmp_path / "a" / "b"

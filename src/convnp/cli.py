@@ -290,9 +290,9 @@ def load_image(path, shape, meta, invert="auto", who="predict"):
 
 def border_mean(images):
     """The mean of the outermost rows and columns of uint8 images (..., H, W)."""
-    images = np.asarray(images, dtype=np.float64)
+    images = np.asarray(images)
     edges = [images[..., 0, :], images[..., -1, :], images[..., 1:-1, 0], images[..., 1:-1, -1]]
-    return float(sum(e.sum() for e in edges) / sum(e.size for e in edges))
+    return float(sum(e.sum(dtype=np.float64) for e in edges) / sum(e.size for e in edges))
 
 
 def load_model(path, finite=True):

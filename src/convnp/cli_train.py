@@ -13,6 +13,8 @@ epochs are refused where the schedule would end first). runs.py keeps run folder
 import os
 import shlex
 
+import numpy as np
+
 from .cli import OPTIMIZERS, SCHEDULES, CLIError, check_fits, dataset_args, load_dataset
 
 # LeNet-5, Adam lr 2e-3, cosine: 98.05% on the sample's test split (seed 0); the 6 epochs took
@@ -62,10 +64,11 @@ def cmd_train(args):
     schedule = f", {type(scheduler).__name__}" if scheduler is not None else ""
     print(f"{what}: {len(train_set)} train / {len(test_set)} test images, {plan['epochs']} epochs,"
           f" {type(opt).__name__} lr={opt.param_groups[0]['lr']:g}{schedule}, output in {out}")
-    try:
-        history = train.fit(model, train_set, epochs=plan["epochs"], optimizer=opt, loss=nn.CrossEntropyLoss(),
-                            batch_size=plan["batch_size"], val=test_set, scheduler=scheduler, seed=plan["seed"],
-                            progress=not args.quiet, checkpoint=last, resume=ckpt, checkpoint_metadata=meta)
+    try:   # overflow warnings would bury the one line that fit's TrainingError gives instead
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            history = train.fit(model, train_set, epochs=plan["epochs"], optimizer=opt, loss=nn.CrossEntropyLoss(),
+                                batch_size=plan["batch_size"], val=test_set, scheduler=scheduler, seed=plan["seed"],
+                                progress=not args.quiet, checkpoint=last, resume=ckpt, checkpoint_metadata=meta)
     except BaseException:
         remove_empty(created)   # a run that saved nothing leaves no empty folder
         raise
