@@ -151,7 +151,9 @@ def test_not_a_model_file(tmp_path, capsys):
 
 
 def test_unknown_model_name(capsys):
-    expected = "unknown model 'resnet999'; choose one of lenet5, simple_cnn, mnist_cnn, vgg_small, resnet_small, resnet18"
+    from convnp import models
+
+    expected = f"unknown model 'resnet999'; choose one of {', '.join(models.MODELS)}"
     one_error_line(capsys, main(["summary", "--model", "resnet999"]), expected)
     one_error_line(capsys, main(["train", "--model", "resnet999", "--epochs", "1"]), expected)
 

@@ -197,8 +197,10 @@ def test_repr_and_config():
     assert repr(layer) == "Conv2d(4, 8, kernel_size=(3, 5), padding='same', dilation=2, groups=4, bias=False)"
     assert nn.Conv2d(4, 8, 3, padding=(1, 2)).config() == {
         "in_channels": 4, "out_channels": 8, "kernel_size": 3, "stride": 1, "padding": [1, 2],
-        "dilation": 1, "groups": 1, "bias": True,
+        "dilation": 1, "groups": 1, "bias": True, "padding_mode": "zeros",
     }
+    assert repr(nn.Conv2d(3, 8, 3, padding=1, padding_mode="reflect")) == (
+        "Conv2d(3, 8, kernel_size=3, padding=1, padding_mode='reflect')")
     rebuilt = nn.Conv2d(**layer.config())
     assert repr(rebuilt) == repr(layer) and rebuilt.weight.shape == layer.weight.shape
 

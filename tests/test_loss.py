@@ -20,7 +20,7 @@ def classification_data(rng, n=None, c=None, dtype=np.float64, scale=None):
 def test_gradcheck_cross_entropy(label_smoothing):
     rng = np.random.default_rng(0)
     logits, targets = classification_data(rng, 6, 5, scale=2.0)
-    gradcheck.check_loss(nn.CrossEntropyLoss(label_smoothing), logits, targets)
+    gradcheck.check_loss(nn.CrossEntropyLoss(label_smoothing=label_smoothing), logits, targets)
 
 
 def test_gradcheck_nll_and_mse():
@@ -95,9 +95,9 @@ def test_cross_entropy_with_huge_logits_is_stable_and_matches_torch(dtype):
     logits = np.array([[1e4, -1e4, 0.0], [-5e3, 5e3, 5e3], [800.0, 799.0, -800.0]], dtype=dtype)
     targets = np.array([1, 2, 0])
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        value = nn.CrossEntropyLoss(0.1)(logits, targets)
+        value = nn.CrossEntropyLoss(label_smoothing=0.1)(logits, targets)
     assert np.isfinite(value)
-    compare(torch, nn.CrossEntropyLoss(0.1), torch.nn.CrossEntropyLoss(label_smoothing=0.1),
+    compare(torch, nn.CrossEntropyLoss(label_smoothing=0.1), torch.nn.CrossEntropyLoss(label_smoothing=0.1),
             logits, targets, torch.from_numpy(targets), dtype, "huge logits")
 
 
@@ -118,9 +118,9 @@ def test_label_smoothing_formula():
     nll = -log_p[np.arange(5), targets].mean()
     uniform = -log_p.mean()                               # -1/N sum_n 1/C sum_c log p
     for eps in (0.0, 0.2, 1.0):
-        got = nn.CrossEntropyLoss(eps)(logits, targets)
+        got = nn.CrossEntropyLoss(label_smoothing=eps)(logits, targets)
         assert got == pytest.approx((1 - eps) * nll + eps * uniform, rel=1e-13)
-    grad = nn.CrossEntropyLoss(0.2)
+    grad = nn.CrossEntropyLoss(label_smoothing=0.2)
     grad(logits, targets)
     q = np.full((5, 3), 0.2 / 3)
     q[np.arange(5), targets] += 0.8
@@ -130,7 +130,7 @@ def test_label_smoothing_formula():
 def test_float32_stays_float32_and_values_are_python_floats():
     rng = np.random.default_rng(5)
     logits, targets = classification_data(rng, 4, 3, dtype=np.float32)
-    for loss_fn, pred, target in [(nn.CrossEntropyLoss(0.1), logits, targets),
+    for loss_fn, pred, target in [(nn.CrossEntropyLoss(label_smoothing=0.1), logits, targets),
                                   (nn.NLLLoss(), logits, targets),
                                   (nn.MSELoss(), logits, rng.standard_normal((4, 3)))]:   # float64 target
         value = loss_fn(pred, target)
@@ -150,7 +150,8 @@ def test_repr_config_and_output_shape():
     assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
     assert repr(nn.CrossEntropyLoss(label_smoothing=0.1)) == "CrossEntropyLoss(label_smoothing=0.1)"
     assert repr(nn.NLLLoss()) == "NLLLoss()" and repr(nn.MSELoss()) == "MSELoss()"
-    assert nn.CrossEntropyLoss(0.25).config() == {"label_smoothing": 0.25}
+    assert nn.CrossEntropyLoss(label_smoothing=0.25).config() == {
+        "weight": None, "ignore_index": -100, "reduction": "mean", "label_smoothing": 0.25}
     assert nn.CrossEntropyLoss().output_shape((None, 10)) == ()
     assert isinstance(nn.CrossEntropyLoss(), nn.loss.Loss) and nn.MSELoss().parameters() == []
 
@@ -159,28 +160,34 @@ def test_repr_config_and_output_shape():
 def test_cross_entropy_target_errors():
     loss_fn = nn.CrossEntropyLoss()
     logits = np.zeros((4, 10), np.float32)
-    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: target labels must be in \[0, 9\], got 10$"):
+    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: target labels must be in \[0, 9\]"
+                                         r" \(or ignore_index=-100\), got 10$"):
         loss_fn(logits, np.array([0, 10, 3, 2]))
-    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: target labels must be in \[0, 9\], got -1$"):
+    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: target labels must be in \[0, 9\] \(or ignore_index=-100\), got -1$"):
         loss_fn(logits, np.array([0, -1, 3, 2]))
-    with pytest.raises(TypeError, match=r"^CrossEntropyLoss: targets must be an integer array of class indices, got float64"):
+    # float targets are class probabilities, which must have the logits' shape
+    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: expected targets as class indices \(an integer array of"
+                                         r" shape \(4,\)\) or class probabilities \(a float array of shape \(4, 10\)\),"
+                                         r" got a float64 array of shape \(4,\)$"):
         loss_fn(logits, np.array([0.0, 1.0, 3.0, 2.0]))
     with pytest.raises(TypeError, match=r"^CrossEntropyLoss: targets must be an integer array of class indices, got list"):
         loss_fn(logits, [0, 1, 3, 2])
-    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: expected targets of shape \(4,\), got \(4, 1\)"):
+    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: expected targets of shape \(4,\) for input \(4, 10\),"
+                                         r" got \(4, 1\)$"):
         loss_fn(logits, np.zeros((4, 1), np.int64))
-    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: expected targets of shape \(4,\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: expected targets of shape \(4,\) for input \(4, 10\), got \(3,\)"):
         loss_fn(logits, np.zeros(3, np.int64))
 
 
 def test_prediction_and_argument_errors():
-    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: expected logits \(N, C\), got \(2, 3, 4\)"):
-        nn.CrossEntropyLoss()(np.zeros((2, 3, 4)), np.zeros(2, np.int64))
+    with pytest.raises(ValueError, match=r"^CrossEntropyLoss: expected logits of shape \(N, C\) or \(N, C, d1, ...\),"
+                                         r" got \(4,\)$"):
+        nn.CrossEntropyLoss()(np.zeros(4), np.zeros(2, np.int64))
     with pytest.raises(TypeError, match=r"^CrossEntropyLoss: expected a floating-point array .*got dtype int64"):
         nn.CrossEntropyLoss()(np.zeros((2, 3), np.int64), np.zeros(2, np.int64))
-    with pytest.raises(ValueError, match=r"^NLLLoss: expected log-probabilities \(N, C\), got \(5,\)"):
+    with pytest.raises(ValueError, match=r"^NLLLoss: expected log-probabilities of shape \(N, C\) or \(N, C, d1, ...\), got \(5,\)"):
         nn.NLLLoss()(np.zeros(5), np.zeros(5, np.int64))
-    with pytest.raises(ValueError, match=r"^NLLLoss: target labels must be in \[0, 2\], got 3"):
+    with pytest.raises(ValueError, match=r"^NLLLoss: target labels must be in \[0, 2\] \(or ignore_index=-100\), got 3"):
         nn.NLLLoss()(np.zeros((2, 3)), np.array([0, 3]))
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match=rf"^CrossEntropyLoss: label_smoothing must be in \[0, 1\], got {bad}"):

@@ -5,7 +5,7 @@ from conftest import assert_matches, to_numpy
 
 from convnp import functional as F
 from convnp import nn
-from convnp.functional.pool import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
+from convnp.functional import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
 from convnp.gradcheck import check_function, check_layer
 
 DTYPES = [np.float64, np.float32]
@@ -71,7 +71,7 @@ def _torch_pool(torch, kind, x, dy, k, s, p, ceil, cip):
 def _ours_pool(kind, x, k, s, p, ceil, cip, rng):
     """Our forward and backward, with a random upstream gradient: (y, dy, dx)."""
     if kind == "max":
-        y, cache = F.max_pool2d_forward(x, k, s, p, ceil)
+        y, cache = F.max_pool2d_forward(x, k, s, p, ceil_mode=ceil)
         backward = F.max_pool2d_backward
     else:
         y, cache = F.avg_pool2d_forward(x, k, s, p, ceil, cip)
@@ -144,7 +144,7 @@ def test_max_pool_ties_like_torch(config, value):
     torch = pytest.importorskip("torch")
     shape, k, s, p, ceil = config
     x = np.full(shape, value)
-    y, cache = F.max_pool2d_forward(x, k, s, p, ceil)
+    y, cache = F.max_pool2d_forward(x, k, s, p, ceil_mode=ceil)
     dy = np.random.default_rng(0).standard_normal(y.shape)
     dx = F.max_pool2d_backward(dy, cache)
     yt, dxt = _torch_pool(torch, "max", x, dy, k, s, p, ceil, True)
@@ -251,9 +251,9 @@ GRAD_CONFIGS = [
 def test_max_pool_gradcheck(config):
     shape, k, s, p, ceil, _ = config
     rng = np.random.default_rng(5)
-    check_function(lambda x: F.max_pool2d_forward(x, k, s, p, ceil), F.max_pool2d_backward,
+    check_function(lambda x: F.max_pool2d_forward(x, k, s, p, ceil_mode=ceil), F.max_pool2d_backward,
                    [distinct(shape, rng)], rng=rng)
-    check_layer(nn.MaxPool2d(k, s, p, ceil), distinct(shape, rng), rng=rng)
+    check_layer(nn.MaxPool2d(k, s, p, ceil_mode=ceil), distinct(shape, rng), rng=rng)
 
 
 @pytest.mark.parametrize("config", GRAD_CONFIGS, ids=str)
@@ -311,7 +311,7 @@ def test_repr_like_torch():
 
 
 @pytest.mark.parametrize("layer", [
-    nn.MaxPool2d(2), nn.MaxPool2d((3, 2), (1, 2), (1, 0), True), nn.AvgPool2d(3, 2, 1, True, False),
+    nn.MaxPool2d(2), nn.MaxPool2d((3, 2), (1, 2), (1, 0), ceil_mode=True), nn.AvgPool2d(3, 2, 1, True, False),
     nn.AdaptiveAvgPool2d((2, 3)),
 ], ids=repr)
 def test_config_rebuilds_layer(layer):
@@ -334,7 +334,8 @@ def test_output_shape_agrees_with_forward(layer, shape):
 def test_layers_match_functional():
     rng = np.random.default_rng(10)
     x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
-    np.testing.assert_array_equal(nn.MaxPool2d(3, 2, 1, True)(x), F.max_pool2d_forward(x, 3, 2, 1, True)[0])
+    np.testing.assert_array_equal(nn.MaxPool2d(3, 2, 1, ceil_mode=True)(x),
+                                  F.max_pool2d_forward(x, 3, 2, 1, ceil_mode=True)[0])
     np.testing.assert_array_equal(nn.AvgPool2d(2, 1, 1, False, False)(x),
                                   F.avg_pool2d_forward(x, 2, 1, 1, False, False)[0])
 

@@ -6,6 +6,7 @@
     convnp predict MODEL IMAGE... [--invert auto|yes|no]
     convnp summary MODEL | --model NAME
     convnp visualize MODEL [IMAGE] [--layer N|all] [--filters] [--saliency] [--out FILE]
+    convnp serve [MODEL ...] [--host 127.0.0.1] [--port 8000] [--runs DIR]
 
 Every mistake (a missing file, an unknown model, a model that does not fit the data, a
 folder that holds another run, a full disk) prints one line ``convnp: error: ...`` on
@@ -97,6 +98,14 @@ def _parser():
     v.add_argument("--out", default=None, help="PNG file to write (default: <kind>.png here)")
     _invert_arg(v)
     v.set_defaults(run=cmd_visualize)
+
+    sv = sub.add_parser("serve", help="a local web page: draw a digit, see the prediction and every layer")
+    sv.add_argument("models", metavar="MODEL", nargs="*", help="model files (default: runs/*/model.npz)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    sv.add_argument("--runs", default=None, metavar="DIR", help="also offer DIR/*/model.npz; the page's train"
+                    " button writes there (default: runs, when no MODEL is given)")
+    sv.set_defaults(run=cmd_serve)
     return p
 
 
@@ -209,6 +218,14 @@ def _close(fig):
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def cmd_serve(args):
+    try:
+        from .serve import serve
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    return serve(args.models, host=args.host, port=args.port, runs=args.runs)
 
 
 def _layer_arg(text):

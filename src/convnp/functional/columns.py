@@ -94,7 +94,7 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1):
     geometry = window_geometry(x.shape, kernel_size, stride, padding, dilation, "im2col")
     (kh, kw), (oh, ow) = geometry.kernel, geometry.out_size
     buffer = backend.array_module(x).empty(x.shape[1] * kh * kw * x.shape[0] * oh * ow, dtype=x.dtype)
-    return im2col_into(buffer, pad(x, geometry.padding).transpose(1, 0, 2, 3), geometry)
+    return im2col_into(buffer, zero_pad(x, geometry.padding).transpose(1, 0, 2, 3), geometry)
 
 
 def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
@@ -161,7 +161,7 @@ def col2im_add(cols, dx_t, geometry):
             dx_t[:, :, p * dh : p * dh + sh * (oh - 1) + 1 : sh, q * dw : q * dw + sw * (ow - 1) + 1 : sw] += cols[:, p, q]
 
 
-def pad(x, pads, workspace=None, name="x_pad"):
+def zero_pad(x, pads, workspace=None, name="x_pad"):
     """x with zero padding (top, bottom, left, right); x itself (no copy) when all are 0.
 
     With a workspace the padded array is kept there: its border stays zero from one call to

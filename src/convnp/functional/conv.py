@@ -26,6 +26,9 @@ from typing import NamedTuple
 from .. import checks
 from . import conv_tuning as tuning
 from .columns import WindowGeometry, window_geometry
+from .padding import PadCache, pad_backward, pad_forward
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class ConvCache(NamedTuple):
@@ -40,10 +43,11 @@ class ConvCache(NamedTuple):
     geometry: WindowGeometry
     groups: int
     workspace: object
+    pad: PadCache
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, who="conv2d",
-                   workspace=None):
+                   workspace=None, padding_mode="zeros"):
     """2-D convolution (cross-correlation) y = W * x + b, as torch.nn.functional.conv2d.
 
     Args: x, weight, bias (or None); stride, dilation: int or pair; padding: int, pair,
@@ -51,7 +55,8 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     workspace: None, or a dict that the caller keeps between calls (Conv2d passes its own):
     the column matrix X and the other large temporary arrays of forward and backward are
     then kept there and reused, so the cache of a call is valid only until the next call
-    with the same workspace.
+    with the same workspace. padding_mode: 'zeros', or 'reflect', 'replicate', 'circular':
+    x is then padded so first (functional.pad) and convolved with padding 0, as PyTorch does.
     Shape:
         x (N, C, H, W), weight (F, C/groups, KH, KW), bias (F,) -> y (N, F, H_out, W_out)
         H_out = (H + P_top + P_bottom - D*(KH - 1) - 1) // S + 1   (W_out likewise)
@@ -65,15 +70,21 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         chunk      samples per chunk of X (conv_tuning.py)
         weight     the weight (F, C/groups, KH, KW), by reference
         has_bias   whether a bias was given (backward then returns db)
-        x_shape    (N, C, H, W)
+        x_shape    (N, C, H, W) (of x padded first, with a padding_mode)
         geometry   the WindowGeometry: kernel, stride, padding, dilation, out_size
         groups     the number of groups
         workspace  the workspace dict given, or None
+        pad        the PadCache of a padding_mode's padding, or None
     """
     geometry = _check(x, weight, bias, stride, padding, dilation, groups, who)
+    pad_cache = None
+    if padding_mode != "zeros":
+        x, pad_cache = _pad_first(x, geometry, padding_mode, who)
+        geometry = geometry._replace(padding=(0, 0, 0, 0))  # the same out_size
     # Y = W @ X, one GEMM per chunk of samples; X is kept when it is one chunk, else rebuilt from x_t
     y_cols, x_t, x_cols, chunk = tuning.forward_columns(x, weight, geometry, groups, workspace)
-    cache = ConvCache(x_cols, x_t, chunk, weight, bias is not None, tuple(x.shape), geometry, groups, workspace)
+    cache = ConvCache(x_cols, x_t, chunk, weight, bias is not None, tuple(x.shape), geometry, groups, workspace,
+                      pad_cache)
     return tuning.to_nchw(y_cols, x.shape[0], geometry.out_size, bias), cache
 
 
@@ -98,13 +109,35 @@ def conv2d_backward(dout, cache, input_grad=True, weight_grad=True):
     full = tuning.full_padding(f, cache.x_shape, cache.geometry) if input_grad else None
     if full is not None:
         dx, dweight = tuning.grads_full_conv(dout, cache, full, weight_grad)
-        return dx, dweight, dbias
-    if not (input_grad or weight_grad):
-        return None, None, None
-    dy = tuning.dy_columns(dout, cache.groups, cache.workspace)  # (groups, F/groups, N*OH*OW)
-    dweight = tuning.weight_grad_columns(dy, cache) if weight_grad else None
-    dx = tuning.input_grad_col2im(dout, dy, cache) if input_grad else None
+    elif input_grad or weight_grad:
+        dy = tuning.dy_columns(dout, cache.groups, cache.workspace)  # (groups, F/groups, N*OH*OW)
+        dweight = tuning.weight_grad_columns(dy, cache) if weight_grad else None
+        dx = tuning.input_grad_col2im(dout, dy, cache) if input_grad else None
+    else:
+        dx = dweight = None
+    if dx is not None and cache.pad is not None:
+        dx = pad_backward(dx, cache.pad)  # through a padding_mode's padding
     return dx, dweight, dbias
+
+
+def conv2d_input_grad(dout, weight, x_shape, geometry, groups, workspace=None):
+    """dx of a convolution of an x of ``x_shape`` with ``weight``, for the output gradient dout.
+
+    conv2d_backward's dx without a forward pass: what a transposed convolution computes
+    (functional/conv_transpose.py). geometry: the convolution's WindowGeometry over x_shape,
+    its out_size dout's (H, W).
+    """
+    cache = ConvCache(None, None, None, weight, False, tuple(x_shape), geometry, groups, workspace, None)
+    return conv2d_backward(dout, cache, weight_grad=False)[0]
+
+
+def _pad_first(x, geometry, padding_mode, who):
+    """x padded by a non-zero padding_mode (functional.pad's order: left, right, top, bottom), and its cache."""
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"{who}: padding_mode must be one of {', '.join(map(repr, PADDING_MODES))},"
+                         f" got {padding_mode!r}")
+    top, bottom, left, right = geometry.padding
+    return pad_forward(x, (left, right, top, bottom), padding_mode, who=who)
 
 
 # -- checks --------------------------------------------------------------------------------

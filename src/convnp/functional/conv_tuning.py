@@ -37,7 +37,7 @@ On paths 2 and 3 dW = dY @ X.T (weight_grad_columns), with the forward's X or X 
 import math
 
 from .. import backend
-from .columns import WindowGeometry, col2im_add, im2col_into, pad, reused
+from .columns import WindowGeometry, col2im_add, im2col_into, reused, zero_pad
 
 # Columns of at most this many bytes are built at a time, into one buffer, and multiplied at
 # once: 8 MiB stays in a server CPU's L2/L3 caches between im2col and the GEMM.
@@ -69,7 +69,7 @@ def forward_columns(x, weight, geometry, groups, workspace):
     if chunk * KEEP_CHUNKS >= n:
         chunk = max(n, 1)  # X small enough to keep whole for backward: one chunk
     # (C, N, H_pad, W_pad) view: channel-major source for the channel-major columns
-    x_t = pad(x, geometry.padding, workspace, "x_pad").transpose(1, 0, 2, 3)
+    x_t = zero_pad(x, geometry.padding, workspace, "x_pad").transpose(1, 0, 2, 3)
     buffer = reused(xp, workspace, "cols", (c * kh * kw * min(chunk, n) * m,), x.dtype)
     y_cols = reused(xp, workspace, "y", (groups, w_g.shape[1], n * m), x.dtype)
     cols = buffer.reshape(c * kh * kw, 0) if n == 0 else None  # N == 0: the loop does not run
@@ -135,7 +135,7 @@ def grads_full_conv(dout, cache, full, weight_grad=True):
     w_flip = weight.reshape(groups, f_g, c_g, kh * kw)[:, :, :, ::-1].transpose(0, 2, 1, 3).reshape(groups, c_g, taps)
     flipped = WindowGeometry(cache.geometry.kernel, (1, 1), full, cache.geometry.dilation, (h, w))
     chunk = chunk_size(dout.shape, flipped, dout.dtype.itemsize)
-    dy_t = pad(dout, full, workspace, "dy_pad").transpose(1, 0, 2, 3)  # (F, N, H + ..., W + ...)
+    dy_t = zero_pad(dout, full, workspace, "dy_pad").transpose(1, 0, 2, 3)  # (F, N, H + ..., W + ...)
     buffer = reused(xp, workspace, "dy_cols", (groups * taps * min(chunk, n) * h * w,), dout.dtype)
     dx_cols = reused(xp, workspace, "dx", (groups, c_g, n * h * w), dout.dtype)
     dweight_t = xp.zeros((groups, taps, c_g), dtype=dout.dtype)  # dW with taps reversed, as (F*KH*KW, C)

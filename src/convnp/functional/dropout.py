@@ -1,4 +1,5 @@
-"""Inverted dropout: zero each element with probability p, scale the rest by 1 / (1 - p)."""
+"""Inverted dropout: zero each element (dropout) or each whole channel (dropout2d) with
+probability p, and scale what is kept by 1 / (1 - p)."""
 import numpy as np
 
 from ..backend import array_module
@@ -33,4 +34,30 @@ def dropout_backward(dy, mask):
     return dy if mask is None else dy * mask
 
 
-__all__ = ["dropout_forward", "dropout_backward"]
+def dropout2d_forward(x, p=0.5, rng=None, training=True, who="dropout2d"):
+    """Channel dropout (torch.nn.functional.dropout2d): each (n, c) feature map kept or zeroed whole.
+
+    Args: x float (N, C, H, W); p (drop probability in [0, 1)); rng (as dropout_forward);
+    training (False: identity); who.
+    Shape: x (N, C, H, W) -> y same; mask (N, C, 1, 1).
+    forward:  keep ~ Bernoulli(1 - p) per (n, c); mask = keep / (1 - p); y = x * mask
+    backward: dx = dy * mask (the same mask, broadcast over H and W)
+    Returns: (y, mask); mask is None, and y is x itself, when not training or p == 0.
+    """
+    checks.floating(x, who)
+    if x.ndim != 4:
+        raise ValueError(f"{who}: expected input (N, C, H, W), got {tuple(x.shape)}")
+    p = checks.real(p, "p", who, 0, 1, high_open=True)
+    if not training or p == 0:
+        return x, None
+    draw_dtype = np.float32 if x.dtype == np.float32 else np.float64
+    keep = as_rng(rng).random(x.shape[:2] + (1, 1), dtype=draw_dtype) >= p      # P(keep) = 1 - p
+    mask = array_module(x).asarray(keep, dtype=x.dtype)
+    mask *= 1.0 / (1.0 - p)
+    return x * mask, mask
+
+
+dropout2d_backward = dropout_backward
+
+
+__all__ = ["dropout_forward", "dropout_backward", "dropout2d_forward", "dropout2d_backward"]

@@ -5,9 +5,12 @@ statistics normalise the input and, when running statistics are given, those are
 updated in place; otherwise the running statistics normalise it.
 """
 import math
+from collections import namedtuple
 
 from .. import backend
 from .. import checks
+
+BatchNormCache = namedtuple("BatchNormCache", "x_hat invstd weight has_bias training")
 
 
 def _check(x, running_mean, running_var, weight, bias, training, who):
@@ -52,6 +55,7 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
       dbias = sum(dy),  dweight = sum(dy * x_hat)
       dx = weight / sqrt(var + eps) * (dy - dbias / M - x_hat * dweight / M)
     backward (not training): dx = dy * weight / sqrt(var + eps), dweight and dbias as above
+    Cache: BatchNormCache(x_hat (N, C, L), invstd (C,), weight or None, has_bias, training).
     Returns: (y, cache); backward returns (dx, dweight, dbias), None for an absent weight/bias.
     Raises: ValueError for mismatched shapes, or one value per channel when training.
     """
@@ -84,7 +88,7 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
         y = x_hat * weight[:, None]
         if bias is not None:
             y += bias[:, None]
-    return y.reshape(x.shape), (x_hat, invstd, weight, bias is not None, training)
+    return y.reshape(x.shape), BatchNormCache(x_hat, invstd, weight, bias is not None, training)
 
 
 def batch_norm_backward(dy, cache):

@@ -1,4 +1,4 @@
-"""Pooling over (N, C, H, W) arrays: max, average, global and adaptive average.
+"""Window pooling over (N, C, H, W) arrays: max (with indices) and average.
 
 Every window op here walks the KH*KW kernel offsets, not the pixels: for offset
 (i, j) the strided view ``a[:, :, i::S, j::S]`` (trimmed to H_out x W_out) holds
@@ -12,9 +12,10 @@ no padding is allocated, each offset view is the same (N, C, H/2, W/2) slice tha
 non-overlapping backward writes each view once instead of accumulating.
 
 Output size along one axis, as PyTorch computes it (``pool_output_size``):
-    floor mode: H_out = (H + 2*P - K) // S + 1
-    ceil mode:  H_out = ceil((H + 2*P - K) / S) + 1, less one if the last window
-                would start at or after H + P (inside the right padding or beyond)
+    floor mode: H_out = (H + 2*P - D*(K - 1) - 1) // S + 1
+    ceil mode:  H_out = ceil((H + 2*P - D*(K - 1) - 1) / S) + 1, less one if the last
+                window would start at or after H + P (inside the right padding or beyond)
+Global and adaptive pooling: ``pool_adaptive.py``; max unpooling: ``unpool.py``.
 """
 import math
 from typing import NamedTuple
@@ -23,29 +24,32 @@ import numpy as np
 
 from ..backend import array_module
 from .. import checks
+from .indexing import scatter_add_flat
 
 
 # -- geometry ---------------------------------------------------------------------------
 class PoolGeometry(NamedTuple):
     """A pooling window's geometry, every field a pair (rows, columns).
 
-    kernel (KH, KW), stride (SH, SW), padding (PH, PW) on each side, out_size (H_out, W_out).
+    kernel (KH, KW), stride (SH, SW), padding (PH, PW) on each side, dilation (DH, DW),
+    out_size (H_out, W_out).
     """
 
     kernel: tuple
     stride: tuple
     padding: tuple
+    dilation: tuple
     out_size: tuple
 
 
-def pool_output_size(size, kernel_size, stride, padding=0, ceil_mode=False):
+def pool_output_size(size, kernel_size, stride, padding=0, ceil_mode=False, dilation=1):
     """Number of windows along one axis of length ``size`` (PyTorch's rule; may be < 1).
 
-    Args: size, kernel_size, stride, padding (ints), ceil_mode (bool).
-    Returns: floor mode (size + 2*P - K) // S + 1; ceil mode ceil((size + 2*P - K) / S) + 1,
-    less one when the last window would start at or after size + P.
+    Args: size, kernel_size, stride, padding (ints), ceil_mode (bool), dilation (int).
+    Returns: floor mode (size + 2*P - D*(K - 1) - 1) // S + 1; ceil mode rounds the
+    division up, less one when the last window would start at or after size + P.
     """
-    span = size + 2 * padding - kernel_size
+    span = size + 2 * padding - dilation * (kernel_size - 1) - 1
     if not ceil_mode:
         return span // stride + 1
     out = -(-span // stride) + 1          # ceil division that also holds for span < 0
@@ -67,26 +71,30 @@ def _pool_args(kernel_size, stride, padding, who):
     return kernel, stride, padding
 
 
-def _output_hw(shape, kernel, stride, padding, ceil_mode, who):
+def _output_hw(shape, kernel, stride, padding, ceil_mode, who, dilation=(1, 1)):
     """(H_out, W_out) for an input of ``shape`` (N, C, H, W); ValueError if a side has no window."""
     h, w = shape[2], shape[3]
     if h < 1 or w < 1:
         raise ValueError(f"{who}: expected input (N, C, H, W) with H, W >= 1, got {tuple(shape)}")
-    out = tuple(pool_output_size(s, k, st, p, ceil_mode) for s, k, st, p in zip((h, w), kernel, stride, padding))
+    out = tuple(pool_output_size(n, k, s, p, ceil_mode, d)
+                for n, k, s, p, d in zip((h, w), kernel, stride, padding, dilation))
     if min(out) < 1:
         padded = (h + 2 * padding[0], w + 2 * padding[1])
+        how = "" if dilation == (1, 1) else f" with dilation {dilation}"
         raise ValueError(
-            f"{who}: kernel_size {kernel} is larger than the padded input {padded}"
+            f"{who}: kernel_size {kernel}{how} is larger than the padded input {padded}"
             f" (input {tuple(shape)}, padding {padding})"
         )
     return out
 
 
-def _checked(x, kernel_size, stride, padding, ceil_mode, who):
+def _checked(x, kernel_size, stride, padding, ceil_mode, who, dilation=1):
     """The PoolGeometry of a window over x (N, C, H, W); ValueError for a bad input or arguments."""
     checks.input_shape(x, who, "(N, C, H, W)", 4)
     kernel, stride, padding = _pool_args(kernel_size, stride, padding, who)
-    return PoolGeometry(kernel, stride, padding, _output_hw(x.shape, kernel, stride, padding, ceil_mode, who))
+    dilation = checks.pair(dilation, "dilation", who)
+    out = _output_hw(x.shape, kernel, stride, padding, ceil_mode, who, dilation)
+    return PoolGeometry(kernel, stride, padding, dilation, out)
 
 
 def _padded(x, geometry, fill):
@@ -96,10 +104,10 @@ def _padded(x, geometry, fill):
     which in ceil mode can run past the P padded rows (and in floor mode can stop short).
     """
     n, c, h, w = x.shape
-    (kh, kw), (sh, sw), (ph, pw) = geometry.kernel, geometry.stride, geometry.padding
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geometry.kernel, geometry.stride, geometry.padding, geometry.dilation
     oh, ow = geometry.out_size
-    reach_h = sh * (oh - 1) + kh
-    reach_w = sw * (ow - 1) + kw
+    reach_h = sh * (oh - 1) + dh * (kh - 1) + 1
+    reach_w = sw * (ow - 1) + dw * (kw - 1) + 1
     if ph == 0 and pw == 0 and reach_h <= h and reach_w <= w:
         return x
     xp = array_module(x)
@@ -118,16 +126,17 @@ def _cropped(big, x_shape, padding):
 
 
 def _window_views(a, geometry):
-    """For each kernel offset (i, j), row-major, the (N, C, H_out, W_out) view a[:, :, i + S*oh, j + S*ow]."""
-    (kh, kw), (sh, sw), (ho, wo) = geometry.kernel, geometry.stride, geometry.out_size
+    """For each kernel offset (i, j), row-major, the (N, C, H_out, W_out) view a[:, :, i*D + S*oh, j*D + S*ow]."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = geometry.kernel, geometry.stride, geometry.dilation, geometry.out_size
     for i in range(kh):
         for j in range(kw):
-            yield a[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+            yield a[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
 
 
 def _overlapping(geometry):
-    """Whether windows overlap (then backward adds into dx instead of writing it)."""
-    return geometry.stride[0] < geometry.kernel[0] or geometry.stride[1] < geometry.kernel[1]
+    """Whether windows may share an input (then backward adds into dx instead of writing it)."""
+    reach = [d * (k - 1) + 1 for d, k in zip(geometry.dilation, geometry.kernel)]
+    return geometry.stride[0] < reach[0] or geometry.stride[1] < reach[1]
 
 
 # -- max pooling --------------------------------------------------------------------------
@@ -138,38 +147,50 @@ class MaxPoolCache(NamedTuple):
     y: object
     x_shape: tuple
     geometry: PoolGeometry
+    indices: object
 
 
-def max_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, who="max_pool2d"):
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False,
+                       who="max_pool2d"):
     """Maximum over each KH x KW window (torch.nn.functional.max_pool2d).
 
     Args: x, kernel_size (int or pair), stride (default kernel_size), padding (<= kernel/2,
-    filled with -inf), ceil_mode, who (names the caller in error messages).
-    Shape: x (N, C, H, W) -> y (N, C, H_out, W_out), H_out = (H + 2*P - K) // S + 1
-    (ceil mode: see ``pool_output_size``).
-    forward:  y[n, c, oh, ow] = max over (i, j) of x_pad[n, c, S*oh + i, S*ow + j]
+    filled with -inf), dilation (D - 1 skipped pixels between taps), ceil_mode,
+    return_indices, who (names the caller in error messages).
+    Shape: x (N, C, H, W) -> y (N, C, H_out, W_out), H_out = (H + 2*P - D*(K - 1) - 1) // S + 1
+    (ceil mode: see ``pool_output_size``); indices likewise, int64, flat into H*W: h*W + w.
+    forward:  y[n, c, oh, ow] = max over (i, j) of x_pad[n, c, S*oh + i*D, S*ow + j*D]
     backward: dx[argmax of each window] += dy; on ties the first maximum in row-major
-              window order takes it, as in PyTorch. NaN propagates to y.
-    Returns: (y, cache); cache a MaxPoolCache: x_padded (x inside its -inf border, or x
-    itself, by reference), y (by reference), x_shape, geometry (a PoolGeometry).
+              window order takes it, as in PyTorch. NaN propagates to y; with indices the
+              last NaN of a window is its argmax and takes dy, as in PyTorch; without, a
+              window whose maximum is NaN passes no gradient.
+    Returns: (y, cache), or ((y, indices), cache) with return_indices; cache a MaxPoolCache:
+    x_padded (x inside its -inf border, or x itself, by reference), y (by reference),
+    x_shape, geometry (a PoolGeometry), indices (None without return_indices).
     """
-    geometry = _checked(x, kernel_size, stride, padding, ceil_mode, who)
+    geometry = _checked(x, kernel_size, stride, padding, ceil_mode, who, dilation)
     xp = array_module(x)
     xw = _padded(x, geometry, -math.inf)
+    if return_indices:
+        y, indices = _max_and_indices(xw, geometry, x.shape)
+        return (y, indices), MaxPoolCache(xw, y, tuple(x.shape), geometry, indices)
     views = _window_views(xw, geometry)
     y = next(views).copy()
     for v in views:
         xp.maximum(y, v, out=y)
-    return y, MaxPoolCache(xw, y, tuple(x.shape), geometry)
+    return y, MaxPoolCache(xw, y, tuple(x.shape), geometry, None)
 
 
 def max_pool2d_backward(dy, cache):
     """Gradient of max pooling: each dy[n, c, oh, ow] goes to its window's (first) maximum.
 
     Shape: dy (N, C, H_out, W_out) -> dx (N, C, H, W).
-    The cache keeps the (padded) input and the output by reference; the arg-max is
-    found again here by comparing each offset view with the output.
+    With indices, dy goes where they point; without, the arg-max is found again by comparing
+    each offset view of the (padded) input with the output, both kept by reference.
     """
+    if cache.indices is not None:
+        n, c, h, w = cache.x_shape
+        return scatter_add_flat(dy.reshape(n * c, -1), cache.indices.reshape(n * c, -1), h * w).reshape(cache.x_shape)
     xw, y, geometry = cache.x_padded, cache.y, cache.geometry
     xp = array_module(dy)
     dxw = xp.zeros(xw.shape, dtype=xw.dtype)
@@ -184,6 +205,29 @@ def max_pool2d_backward(dy, cache):
         else:
             xp.multiply(dy, hit, out=dv)          # each input element is in at most one window
     return _cropped(dxw, cache.x_shape, geometry.padding)
+
+
+def _max_and_indices(xw, geometry, x_shape):
+    """y and the flat index (h*W + w) of each window's maximum, by PyTorch's rule.
+
+    Offsets in row-major order; an element takes over when it is greater than the maximum so
+    far or NaN. The index starts at the window's first real (not padded) element.
+    """
+    xp = array_module(xw)
+    (sh, sw), (ph, pw), (dh, dw) = geometry.stride, geometry.padding, geometry.dilation
+    (oh, ow), (kh, kw), width = geometry.out_size, geometry.kernel, x_shape[3]
+    top, left = np.arange(oh) * sh - ph, np.arange(ow) * sw - pw  # each window's first row/column in x
+    # a window starting in the padding: its first real row is the first tap at or below row 0
+    first_h = np.where(top < 0, top + dh * ((-top + dh - 1) // dh), top)
+    first_w = np.where(left < 0, left + dw * ((-left + dw - 1) // dw), left)
+    y = xp.full(tuple(x_shape[:2]) + (oh, ow), -math.inf, dtype=xw.dtype)
+    indices = xp.zeros(y.shape, dtype=np.int64) + xp.asarray(np.add.outer(first_h * width, first_w))
+    offsets = [(i, j) for i in range(kh) for j in range(kw)]
+    for (i, j), v in zip(offsets, _window_views(xw, geometry)):
+        take = (v > y) | xp.isnan(v)
+        y = xp.where(take, v, y)
+        indices = xp.where(take, xp.asarray(np.add.outer((top + i * dh) * width, left + j * dw)), indices)
+    return y, indices
 
 
 # -- average pooling ------------------------------------------------------------------------
@@ -267,81 +311,7 @@ def avg_pool2d_backward(dy, cache):
     return _cropped(dxw, cache.x_shape, cache.geometry.padding)
 
 
-# -- global and adaptive average pooling ------------------------------------------------------
-class GlobalPoolCache(NamedTuple):
-    """What global_avg_pool2d_backward needs: the input's shape and dtype."""
-
-    x_shape: tuple
-    dtype: object
-
-
-class AdaptiveAvgCache(NamedTuple):
-    """What adaptive_avg_pool2d_backward needs: the averaging matrices A (H_out, H) and B (W_out, W)."""
-
-    rows: object
-    cols: object
-
-
-def global_avg_pool2d_forward(x, who="global_avg_pool2d"):
-    """Mean over all of H and W (adaptive_avg_pool2d with output size 1).
-
-    Shape: x (N, C, H, W) -> y (N, C, 1, 1).
-    forward:  y[n, c] = sum over h, w of x[n, c, h, w] / (H*W)
-    backward: dx[n, c, h, w] = dy[n, c] / (H*W)
-    Returns: (y, cache); cache a GlobalPoolCache: x_shape, dtype.
-    """
-    checks.input_shape(x, who, "(N, C, H, W)", 4)
-    if x.shape[2] < 1 or x.shape[3] < 1:
-        raise ValueError(f"{who}: expected input (N, C, H, W) with H, W >= 1, got {tuple(x.shape)}")
-    return x.mean(axis=(2, 3), keepdims=True), GlobalPoolCache(tuple(x.shape), x.dtype)
-
-
-def global_avg_pool2d_backward(dy, cache):
-    """Gradient of global average pooling: dy / (H*W) broadcast over every position."""
-    xp = array_module(dy)
-    dx = xp.empty(cache.x_shape, dtype=cache.dtype)
-    dx[...] = dy / (cache.x_shape[2] * cache.x_shape[3])
-    return dx
-
-
-def _adaptive_matrix(size, n_out, xp, dtype):
-    """(n_out, size) averaging matrix: row o is 1/len over PyTorch's window [floor(o*size/n_out), ceil((o+1)*size/n_out))."""
-    o = np.arange(n_out)
-    start = (o * size) // n_out
-    end = -((-(o + 1) * size) // n_out)
-    idx = np.arange(size)
-    inside = (idx >= start[:, None]) & (idx < end[:, None])
-    return xp.asarray(inside / (end - start)[:, None], dtype=dtype)
-
-
-def adaptive_avg_pool2d_forward(x, output_size, who="adaptive_avg_pool2d"):
-    """Average over adaptive windows that split H and W into H_out and W_out parts (PyTorch's windows).
-
-    Args: x, output_size (int or pair (H_out, W_out)), who.
-    Shape: x (N, C, H, W) -> y (N, C, H_out, W_out).
-    Window of output row o: rows [floor(o*H/H_out), ceil((o+1)*H/H_out)); same for columns.
-    With A (H_out, H) and B (W_out, W) the row and column averaging matrices:
-    forward:  y = A @ x @ B.T
-    backward: dx = A.T @ dy @ B
-    Returns: (y, cache); cache an AdaptiveAvgCache: rows (A), cols (B).
-    """
-    checks.input_shape(x, who, "(N, C, H, W)", 4)
-    out_h, out_w = checks.pair(output_size, "output_size", who)
-    if x.shape[2] < 1 or x.shape[3] < 1:
-        raise ValueError(f"{who}: expected input (N, C, H, W) with H, W >= 1, got {tuple(x.shape)}")
-    xp = array_module(x)
-    rows = _adaptive_matrix(x.shape[2], out_h, xp, x.dtype)
-    cols = _adaptive_matrix(x.shape[3], out_w, xp, x.dtype)
-    return rows @ x @ cols.T, AdaptiveAvgCache(rows, cols)
-
-
-def adaptive_avg_pool2d_backward(dy, cache):
-    """Gradient of adaptive average pooling: dx = A.T @ dy @ B."""
-    return cache.rows.T @ dy @ cache.cols
-
-
 __all__ = [
     "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
-    "global_avg_pool2d_forward", "global_avg_pool2d_backward", "adaptive_avg_pool2d_forward",
-    "adaptive_avg_pool2d_backward", "pool_output_size",
+    "pool_output_size",
 ]

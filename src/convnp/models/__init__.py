@@ -6,10 +6,12 @@ gives probabilities). The chains (``classic.py``) are ``nn.Sequential``; the oth
 move between the two.
 """
 from .classic import lenet5, mnist_cnn, resnet_small, simple_cnn, vgg_small
+from .mobilenet import InvertedResidual, MobileNetV2, mobilenet_v2
 from .resnet import BasicBlock, ResNet, resnet18
 
 MODELS = {"lenet5": lenet5, "simple_cnn": simple_cnn, "mnist_cnn": mnist_cnn,
-          "vgg_small": vgg_small, "resnet_small": resnet_small, "resnet18": resnet18}
+          "vgg_small": vgg_small, "resnet_small": resnet_small, "resnet18": resnet18,
+          "mobilenet_v2": mobilenet_v2}
 
 
 def get(name, **kwargs):

@@ -3,6 +3,7 @@ from .. import init
 from .. import checks
 from .. import functional as F
 from ..functional.columns import window_geometry
+from ..functional.conv import PADDING_MODES
 from .module import Layer, Parameter
 
 
@@ -10,8 +11,9 @@ class Conv2d(Layer):
     """2-D convolution y = W * x + b over an (N, C, H, W) batch, as torch.nn.Conv2d.
 
     Args: in_channels, out_channels, kernel_size (int or pair), stride=1, padding=0 (int,
-    pair, 'valid' or 'same'), dilation=1, groups=1, bias=True, rng=None (seed or Generator,
-    for init).
+    pair, 'valid' or 'same'), dilation=1, groups=1, bias=True, padding_mode='zeros' (or
+    'reflect', 'replicate', 'circular': x is padded so first, then convolved with padding 0,
+    as PyTorch does), rng=None (seed or Generator, for init).
     Shape: input (N, C_in, H, W) -> output (N, C_out, H_out, W_out),
         H_out = (H + P_top + P_bottom - D*(KH - 1) - 1) // S + 1   (W_out likewise)
     Parameters: weight (C_out, C_in/groups, KH, KW), bias (C_out,); both ~ U(-k, k) with
@@ -23,7 +25,7 @@ class Conv2d(Layer):
     _repr_positional = 2
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, rng=None):
+                 bias=True, padding_mode="zeros", rng=None):
         super().__init__()
         who = "Conv2d"
         self.in_channels = checks.positive_int(in_channels, "in_channels", who)
@@ -41,6 +43,10 @@ class Conv2d(Layer):
         self.dilation = checks.pair(dilation, "dilation", who)
         F.resolve_padding(padding, self.kernel_size, self.stride, self.dilation, who)  # refuses bad values now
         self.padding = padding
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"{who}: padding_mode must be one of {', '.join(map(repr, PADDING_MODES))},"
+                             f" got {padding_mode!r}")
+        self.padding_mode = padding_mode
         # The arguments as given, lists for pairs: what config() (repr, model files) reports.
         self._args = {
             name: list(value) if isinstance(value, tuple) else value
@@ -69,7 +75,7 @@ class Conv2d(Layer):
             self._workspaces.clear()
         y, self._cache = F.conv2d_forward(
             x, self.weight.data, bias, self.stride, self.padding, self.dilation, self.groups, who=self,
-            workspace=workspace,
+            workspace=workspace, padding_mode=self.padding_mode,
         )
         return y
 
@@ -94,4 +100,4 @@ class Conv2d(Layer):
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels, **self._args,
-                "groups": self.groups, "bias": self.bias is not None}
+                "groups": self.groups, "bias": self.bias is not None, "padding_mode": self.padding_mode}

@@ -1,83 +1,86 @@
-"""Loss layers: ``loss = loss_fn(pred, target)`` gives a float, ``loss_fn.backward()`` d loss / d pred.
+"""The base of the loss layers: ``loss = loss_fn(pred, target)``, ``loss_fn.backward()`` d loss / d pred.
 
     loss = loss_fn(model(x), y)
     model.backward(loss_fn.backward())
+
+The losses themselves: ``classification_loss`` (CrossEntropyLoss, NLLLoss, BCELoss,
+BCEWithLogitsLoss, KLDivLoss) and ``regression_loss`` (MSELoss, L1Loss, SmoothL1Loss, HuberLoss).
 """
+import numbers
+
+import numpy as np
+
 from .. import functional as F
-from .. import checks
 from .module import Layer
 
 
 class Loss(Layer):
     """Base of the losses: a Layer without parameters whose call takes (pred, target).
 
-    ``forward`` returns the loss as a Python float and keeps what ``backward`` needs;
-    ``backward()`` takes no upstream gradient (the loss is the end of the chain) and
-    returns the gradient with respect to ``pred``, in ``pred``'s dtype.
+    Args: reduction='mean' | 'sum' | 'none' (how the elementwise losses are combined).
+    ``forward`` returns the loss as a Python float ('mean', 'sum') or as an array ('none')
+    and keeps what ``backward`` needs. ``backward(dloss=None)`` returns the gradient with
+    respect to ``pred``, in ``pred``'s dtype; dloss is the upstream gradient: a number for
+    'mean' and 'sum', an array of the loss's shape for 'none'; None means 1 (the loss is
+    what is minimised). Losses whose target may come from a model too (MSELoss, L1Loss,
+    SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss) take ``target_grad=True`` and then
+    return (d pred, d target).
     """
 
-    _fn = None      # staticmethod(F.<loss>_forward)
-    _grad = None    # staticmethod(F.<loss>_backward)
+    _reductions = F.reduction.REDUCTIONS
+
+    def __init__(self, reduction="mean"):
+        super().__init__()
+        self.reduction = F.check_reduction(reduction, type(self).__name__, self._reductions)
 
     def __call__(self, pred, target):
         return self.forward(pred, target)
 
-    def _args(self):
-        return ()
+    def _result(self, loss):
+        """What forward returns: the array for reduction='none', a Python float otherwise."""
+        return loss if self.reduction == "none" else float(loss)
 
-    def forward(self, pred, target):
-        # named by class, not repr: "CrossEntropyLoss: target labels must be in [0, 9], got 10"
-        loss, self._cache = self._fn(pred, target, *self._args(), who=type(self).__name__)
-        return float(loss)
-
-    def backward(self):
-        return self._grad(1.0, self.take_cache())
+    def _upstream(self, dloss, loss_shape, reduction):
+        """dloss checked against the forward's reduction: None means 1 (ones for 'none')."""
+        who = type(self).__name__
+        if dloss is None:
+            return 1.0
+        if reduction != "none":
+            if isinstance(dloss, numbers.Real) and not isinstance(dloss, bool):
+                return float(dloss)
+            if hasattr(dloss, "shape") and np.ndim(dloss) == 0:
+                return float(dloss)
+            raise ValueError(f"{who}.backward: expected a number as dloss for reduction={reduction!r},"
+                             f" got {_describe(dloss)}")
+        if not hasattr(dloss, "shape") or tuple(dloss.shape) != tuple(loss_shape):
+            raise ValueError(f"{who}.backward: expected dloss of the loss's shape {tuple(loss_shape)}"
+                             f" (reduction='none'), got {_describe(dloss)}")
+        return dloss
 
     def output_shape(self, input_shape):
-        return ()
-
-
-class CrossEntropyLoss(Loss):
-    """Mean cross-entropy of integer class targets given raw scores (logits).
-
-    The log-softmax is fused in, computed stably; do not put a Softmax before it.
-    Args: label_smoothing=0.0 (in [0, 1]: the target becomes (1 - eps) * onehot + eps / C).
-    Shape: pred (N, C) float logits, target (N,) integer in [0, C) -> float.
-    backward: dlogits = (softmax(logits) - smoothed onehot) / N
-    """
-
-    _fn = staticmethod(F.cross_entropy_forward)
-    _grad = staticmethod(F.cross_entropy_backward)
-
-    def __init__(self, label_smoothing=0.0):
-        super().__init__()
-        self.label_smoothing = checks.real(label_smoothing, "label_smoothing", "CrossEntropyLoss", 0, 1)
-
-    def _args(self):
-        return (self.label_smoothing,)
+        return tuple(input_shape) if self.reduction == "none" else ()
 
     def config(self):
-        return {"label_smoothing": self.label_smoothing}
+        return {"reduction": self.reduction}
 
 
-class NLLLoss(Loss):
-    """Mean negative log-likelihood of integer class targets given log-probabilities.
-
-    Use after LogSoftmax(dim=1); LogSoftmax + NLLLoss equals CrossEntropyLoss.
-    Shape: pred (N, C) float log-probabilities, target (N,) integer in [0, C) -> float.
-    backward: dpred[n, target_n] = -1 / N, 0 elsewhere
-    """
-
-    _fn = staticmethod(F.nll_forward)
-    _grad = staticmethod(F.nll_backward)
+def _describe(value):
+    shape = getattr(value, "shape", None)
+    return f"an array of shape {tuple(shape)}" if shape is not None else repr(value)
 
 
-class MSELoss(Loss):
-    """Mean squared error over all elements.
-
-    Shape: pred any float, target same shape float (cast to pred's dtype) -> float.
-    backward: dpred = 2 * (pred - target) / pred.size
-    """
-
-    _fn = staticmethod(F.mse_forward)
-    _grad = staticmethod(F.mse_backward)
+def weight_buffer(weight, what, who, ndim=None):
+    """A loss's weight as a float array (lists become float64), or None; TypeError/ValueError otherwise."""
+    if weight is None:
+        return None
+    if isinstance(weight, (numbers.Number, str, bytes)):
+        hint = " (label smoothing is the keyword argument label_smoothing=)" if what == "weight" and ndim == 1 else ""
+        raise TypeError(f"{who}: {what} must be an array or None, got {weight!r}{hint}")
+    arr = np.array(weight)
+    if arr.dtype.kind in "iub":
+        arr = arr.astype(np.float64)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{who}: {what} must be an array of numbers, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{who}: {what} must be a {ndim}-d array (one value per class), got shape {arr.shape}")
+    return arr
