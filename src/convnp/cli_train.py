@@ -1,5 +1,8 @@
 """``convnp train``: a new run, or ``--resume`` of one, in a run folder that nothing else overwrites.
 
+Under ``mpiexec -n K convnp train ...`` each of the K processes trains on its share of every
+batch (convnp.distributed); only rank 0 prints, checks and writes the output folder.
+
 A run records its plan (the dataset, epochs, batch size, seed, data folder) in the metadata
 of last.npz and model.npz, beside the classes and input shape, so that
 
@@ -46,38 +49,59 @@ def add_train_parser(sub):
 
 
 def cmd_train(args):
-    from . import nn, runs, train
+    from . import distributed
+
+    world = distributed.init() if distributed.launched() else None   # mpiexec -n K: one of K processes
+    expected = distributed.EXPECTED + (CLIError, ImportError)   # reported in one line, no traceback
+    with distributed.abort_on_error(world, "convnp train", expected=expected):
+        return _train(args, world)
+
+
+def _train(args, world):
+    from . import nn, train
     from .atomic import remove_empty
 
+    root = world is None or world.rank == 0   # the process that prints and writes files
     ckpt = _load_checkpoint(args) if args.resume else None
     plan, dataset = _plan(args, ckpt)
     train_set, test_set = load_dataset(dataset, plan["data_dir"])
     model, opt, scheduler, what = (_resumed(args, ckpt, plan, train_set) if ckpt is not None
                                    else _new(args, plan, train_set))
-    try:
-        out, created = runs.output_folder(args.out, args.resume, args.force)
-    except runs.FolderError as e:
-        raise CLIError(str(e)) from None
+    out, created = _output_folder(args) if root else (args.out or os.curdir, [])
     model_name = args.model if ckpt is None else (ckpt.metadata or {}).get("model_name")
     meta = _metadata(dataset, plan, train_set, model_name)
     last = os.path.join(out, "last.npz")
     schedule = f", {type(scheduler).__name__}" if scheduler is not None else ""
-    print(f"{what}: {len(train_set)} train / {len(test_set)} test images, {plan['epochs']} epochs,"
-          f" {type(opt).__name__} lr={opt.param_groups[0]['lr']:g}{schedule}, output in {out}")
+    if root:
+        print(f"{what}: {len(train_set)} train / {len(test_set)} test images, {plan['epochs']} epochs,"
+              f" {type(opt).__name__} lr={opt.param_groups[0]['lr']:g}{schedule}, output in {out}")
     try:   # overflow warnings would bury the one line that fit's TrainingError gives instead
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             history = train.fit(model, train_set, epochs=plan["epochs"], optimizer=opt, loss=nn.CrossEntropyLoss(),
                                 batch_size=plan["batch_size"], val=test_set, scheduler=scheduler, seed=plan["seed"],
-                                progress=not args.quiet, checkpoint=last, resume=ckpt, checkpoint_metadata=meta)
+                                progress=not args.quiet, checkpoint=last, resume=ckpt, checkpoint_metadata=meta,
+                                distributed=world or False)
     except BaseException:
         remove_empty(created)   # a run that saved nothing leaves no empty folder
         raise
+    if not root:
+        return 0
     if history.stop_reason == "interrupted":
         remove_empty(created)
         print(_interrupted(last, history, plan["epochs"]))
         return 130
     _finish(out, model, meta, history, test_set)
     return 0
+
+
+def _output_folder(args):
+    """runs.output_folder for this run, its refusals as CLIError."""
+    from . import runs
+
+    try:
+        return runs.output_folder(args.out, args.resume, args.force)
+    except runs.FolderError as e:
+        raise CLIError(str(e)) from None
 
 
 def _load_checkpoint(args):

@@ -20,6 +20,9 @@ from .backend import to_numpy
 from .data import DataLoader, Dataset
 from . import checks
 from .history import History
+from .distributed import (DistributedLoader, allreduce_gradients, broadcast_buffers, broadcast_parameters,
+                          evaluate as evaluate_spread, stop_every_process)
+from .distributed.training import batch_totals, own_streams, shared_seed, world_for
 from .functional.activation import softmax_forward
 from .io import save as save_checkpoint
 from .nn.module import Layer
@@ -45,6 +48,7 @@ class TrainState:
         self.generators = generators
         self.epoch = 0
         self.stop_training = False
+        self.rank = 0   # in a distributed run, this process's: only rank 0 writes files
         self.saved_epoch = None   # the epoch that fit's checkpoint file holds, once fit wrote it
 
     def rng_state(self):
@@ -56,7 +60,10 @@ class TrainState:
 
         Its metadata holds "history" (History.to_dict()) and, with a scheduler,
         "scheduler": {"class": "StepLR", "state": scheduler.state_dict()}.
+        Writes nothing on ranks other than 0 of a distributed run.
         """
+        if self.rank != 0:
+            return
         meta = {"history": self.history.to_dict(), **(metadata or {})}
         if self.scheduler is not None:
             meta["scheduler"] = {"class": type(self.scheduler).__name__, "state": self.scheduler.state_dict()}
@@ -66,7 +73,7 @@ class TrainState:
 
 def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, scheduler=None,
         callbacks=(), seed=None, progress=True, transform=None, checkpoint=None, resume=None,
-        checkpoint_metadata=None):
+        checkpoint_metadata=None, distributed=False):
     """Train ``model`` for ``epochs`` epochs and return the History.
 
     Args:
@@ -90,6 +97,10 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
         the same there as in its final model: dataset, classes, input_shape, plan).
       resume: a checkpoint from ``convnp.io.load(path, with_optimizer=True)``: continues from
         its epoch exactly as if the run had not stopped (optimizer, scheduler and RNG states).
+      distributed: True (or a World) under ``mpiexec -n K``: each process trains on its share of
+        every batch (batch_size, the whole batch, a multiple of K), gradients and metrics are
+        averaged over the processes, only rank 0 prints and writes files (``state.rank``), and
+        an error on one process stops all (MPI_Abort). See convnp.distributed.
     Returns: the History; ``history.stop_reason`` says why it ended early (Ctrl-C gives
       "interrupted": the epoch under way is dropped, the checkpoint holds the last finished one).
     Raises: ValueError when the images of ``train`` or ``val`` hold NaN or infinite values
@@ -99,8 +110,11 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     if not isinstance(model, Layer):
         raise TypeError(f"fit: expected a convnp model, got {type(model).__name__}")
     epochs = checks.positive_int(epochs, "epochs", "fit")
+    world = world_for(distributed)
+    seed = seed if world is None else shared_seed(world, seed)
     master = np.random.default_rng(seed)
-    loader, val_loader = _loaders(train, val, batch_size, transform, master)
+    loader, val_loader = _loaders(train, val, batch_size, transform, master, world)
+    progress = progress and (world is None or world.rank == 0)
     generators = _generators(model, loader)
     if seed is not None:
         _reseed(generators, master)
@@ -108,15 +122,20 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     state = TrainState(model, optimizer, history, generators, scheduler)
     if resume is not None:
         _resume(state, resume)
+    if world is not None:
+        broadcast_parameters(model, world=world)
+        own_streams(generators, world.rank)   # Dropout: masks of their own on each process
+        state.rank = world.rank
     for cb in callbacks:
         cb.on_train_begin(state)
     try:
         for epoch in range(state.epoch + 1, epochs + 1):
             start = time.perf_counter()
             kept = _kept(checkpoint, state.saved_epoch)
-            row = _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, kept)
+            row = _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, kept, world)
             if val_loader is not None:
-                v = evaluate(model, val_loader, loss=loss)
+                v = (evaluate(model, val_loader, loss=loss) if world is None
+                     else evaluate_spread(model, val_loader, loss=loss, world=world))
                 row.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
             _check_weights(model, epoch, history, kept)
             if scheduler is not None:
@@ -134,14 +153,18 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
             if state.stop_training:
                 history.stop_reason = history.stop_reason or "stopped by a callback"
                 break
-    except KeyboardInterrupt:
+    except BaseException as error:
+        if world is not None:   # report it and abort: the other processes would wait for ever
+            stop_every_process(world, error, "fit")
+        if not isinstance(error, KeyboardInterrupt):
+            raise
         history.stop_reason = "interrupted"
     for cb in callbacks:
         cb.on_train_end(state)
     return history
 
 
-def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, kept):
+def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, kept, world=None):
     """One pass over ``loader``: the explicit loop; returns the epoch's row (loss, accuracy, lr).
 
     ``kept`` ends the message of a TrainingError: what the checkpoint holds.
@@ -154,19 +177,25 @@ def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, histor
             optimizer.zero_grad()
             logits = model(x)
             value = loss(logits, y)
+            n, hits = len(y), int((to_numpy(logits).argmax(1) == to_numpy(y)).sum())
+            if world is not None:
+                value, hits, n = batch_totals(world, value, hits, n)
             if not math.isfinite(value):
                 raise TrainingError(_not_finite(value, x, epoch, i + 1, kept), history)
             model.backward(loss.backward(), input_grad=False)
+            if world is not None:
+                allreduce_gradients(model, world)
             optimizer.step()
-            n = len(y)
             total_loss += value * n
-            correct += int((to_numpy(logits).argmax(1) == to_numpy(y)).sum())
+            correct += hits
             seen += n
             if progress and (i % 10 == 0 or i + 1 == len(loader)):
                 batches.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}")
     finally:
         if progress:
             batches.close()
+    if world is not None:   # plain BatchNorm's running statistics: rank 0's everywhere, as PyTorch's DDP
+        broadcast_buffers(model, world=world)
     return {"epoch": epoch, "loss": total_loss / seen, "accuracy": correct / seen,
             "val_loss": None, "val_accuracy": None, "lr": float(optimizer.param_groups[0]["lr"]),
             "seconds": None}
@@ -198,8 +227,11 @@ def _kept(checkpoint, saved_epoch):
     return f" ({checkpoint} keeps epoch {saved_epoch}, the last good one)"
 
 
-def _loaders(train, val, batch_size, transform, master):
-    """fit's (training loader, validation loader or None), checked: at least a batch, finite images."""
+def _loaders(train, val, batch_size, transform, master, world=None):
+    """fit's (training loader, validation loader or None), checked: at least a batch, finite images.
+
+    In a distributed run (``world``) the training loader gives this process's share of every batch.
+    """
     if transform is not None and isinstance(train, DataLoader):
         raise ValueError("fit: transform applies to a Dataset; give it to the DataLoader instead")
     loader = _as_loader(train, batch_size, "fit", shuffle=True, rng=master, transform=transform)
@@ -208,6 +240,8 @@ def _loaders(train, val, batch_size, transform, master):
     val_loader = None if val is None else _as_loader(val, batch_size, "fit")
     _check_finite(loader, "training")
     _check_finite(val_loader, "validation")
+    if world is not None:
+        loader = DistributedLoader(loader, world)
     return loader, val_loader
 
 

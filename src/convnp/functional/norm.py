@@ -7,10 +7,15 @@ updated in place; otherwise the running statistics normalise it.
 import math
 from collections import namedtuple
 
+import numpy as np
+
 from .. import backend
 from .. import checks
 
-BatchNormCache = namedtuple("BatchNormCache", "x_hat invstd weight has_bias training")
+# What backward needs: the normalised input (N, C, L), 1/sqrt(var + eps) (C,), the weight or None,
+# whether there is a bias, the mode, the count M of values per channel the statistics came from
+# (over every process with allreduce) and the allreduce itself (None on one process).
+BatchNormCache = namedtuple("BatchNormCache", "x_hat invstd weight has_bias training count allreduce")
 
 
 def _check(x, running_mean, running_var, weight, bias, training, who):
@@ -37,12 +42,15 @@ def _check(x, running_mean, running_var, weight, bias, training, who):
 
 
 def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, training=False,
-                       momentum=0.1, eps=1e-5, who="batch_norm"):
+                       momentum=0.1, eps=1e-5, who="batch_norm", allreduce=None):
     """Per-channel normalisation y = (x - mean) / sqrt(var + eps) * weight + bias.
 
     Args: x; running_mean, running_var (C,) or None; weight, bias (C,) or None (meaning
     1 and 0); training (use batch statistics); momentum (weight of the new batch in the
-    running statistics); eps.
+    running statistics); eps; allreduce: None, or a function that returns the sum of a
+    float64 vector over every process (SyncBatchNorm's, see sync_batch_norm.py): the four
+    per-channel sums below, sum(x), sum((x - mean)^2), sum(dy) and sum(dy * x_hat), and the
+    count M are then those of the whole batch, spread over the processes.
     Shape: x (N, C), (N, C, L) or (N, C, H, W) -> y same; statistics over all axes but C,
     M = N * L (or N * H * W) values per channel.
     forward (training):
@@ -55,7 +63,8 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
       dbias = sum(dy),  dweight = sum(dy * x_hat)
       dx = weight / sqrt(var + eps) * (dy - dbias / M - x_hat * dweight / M)
     backward (not training): dx = dy * weight / sqrt(var + eps), dweight and dbias as above
-    Cache: BatchNormCache(x_hat (N, C, L), invstd (C,), weight or None, has_bias, training).
+    Cache: BatchNormCache(x_hat (N, C, L), invstd (C,), weight or None, has_bias, training,
+    count M, allreduce or None).
     Returns: (y, cache); backward returns (dx, dweight, dbias), None for an absent weight/bias.
     Raises: ValueError for mismatched shapes, or one value per channel when training.
     """
@@ -68,9 +77,15 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
     m = x3.shape[0] * x3.shape[2]  # values per channel
     if training:
         # einsum sums over n and l in one pass with no temporary (x.mean over axes (0, 2, 3) is 3x slower)
-        mean = xp.einsum("ncl->c", x3) / m
+        total = xp.einsum("ncl->c", x3)
+        if allreduce is not None:
+            total, m = _sum_over_processes(allreduce, total, m)
+        mean = total / m
         x_hat = x3 - mean[:, None]  # centred, and normalised in place below
-        var = xp.einsum("ncl,ncl->c", x_hat, x_hat) / m
+        squares = xp.einsum("ncl,ncl->c", x_hat, x_hat)
+        if allreduce is not None:
+            (squares,) = _sum_over_processes(allreduce, squares)
+        var = squares / m
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean
@@ -88,26 +103,53 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
         y = x_hat * weight[:, None]
         if bias is not None:
             y += bias[:, None]
-    return y.reshape(x.shape), BatchNormCache(x_hat, invstd, weight, bias is not None, training)
+    cache = BatchNormCache(x_hat, invstd, weight, bias is not None, training, m, allreduce if training else None)
+    return y.reshape(x.shape), cache
 
 
 def batch_norm_backward(dy, cache):
-    x_hat, invstd, weight, has_bias, training = cache
+    """(dx, dweight, dbias) from the cache of batch_norm_forward; see its docstring for the math.
+
+    With an allreduce, dx uses sum(dy) and sum(dy * x_hat) over every process, while dweight
+    and dbias stay this process's own sums (averaging gradients over the processes adds them up).
+    """
     xp = backend.array_module(dy)
+    x_hat, weight = cache.x_hat, cache.weight
     dy3 = dy.reshape(x_hat.shape)
     dbias = xp.einsum("ncl->c", dy3)
     dweight = xp.einsum("ncl,ncl->c", dy3, x_hat)
-    scale = invstd if weight is None else weight * invstd
-    if training:
-        m = x_hat.shape[0] * x_hat.shape[2]
-        # dx = scale * (dy - dbias / m - x_hat * dweight / m): four in-place passes, no temporary
-        dx = x_hat * (-dweight / m)[:, None]
-        dx -= (dbias / m)[:, None]
+    scale = cache.invstd if weight is None else weight * cache.invstd
+    if cache.training:
+        m, sum_dy, sum_dy_xhat = cache.count, dbias, dweight
+        if cache.allreduce is not None:
+            sum_dy, sum_dy_xhat = _sum_over_processes(cache.allreduce, dbias, dweight)
+        # dx = scale * (dy - sum_dy / m - x_hat * sum_dy_xhat / m): four in-place passes, no temporary
+        dx = x_hat * (-sum_dy_xhat / m)[:, None]
+        dx -= (sum_dy / m)[:, None]
         dx += dy3
         dx *= scale[:, None]
     else:
         dx = dy3 * scale[:, None]
-    return dx.reshape(dy.shape), (None if weight is None else dweight), (dbias if has_bias else None)
+    return dx.reshape(dy.shape), (None if weight is None else dweight), (dbias if cache.has_bias else None)
+
+
+def _sum_over_processes(allreduce, *parts):
+    """Each part (a (C,) array or a count) summed over every process, with one allreduce.
+
+    The parts travel in one float64 vector (a float32 count is exact only up to 2**24) and
+    come back in their own types: arrays in their dtype, the count as an int.
+    """
+    xp = backend.array_module(*[p for p in parts if not isinstance(p, int)])
+    sizes = [1 if isinstance(p, int) else p.size for p in parts]
+    packed = xp.concatenate([xp.asarray([p], dtype=np.float64) if isinstance(p, int) else p.astype(np.float64)
+                             for p in parts])
+    packed = allreduce(packed)
+    out, start = [], 0
+    for p, size in zip(parts, sizes):
+        chunk = packed[start:start + size]
+        out.append(int(round(float(chunk[0]))) if isinstance(p, int) else chunk.astype(p.dtype))
+        start += size
+    return out
 
 
 def _as_ncl(x):
