@@ -299,7 +299,8 @@ def test_format_1_files_still_load():
     ({"input_shape": [2, 8, 8], "classes": ["a", "b"]},
      r"metadata 'classes' names 2 classes but the model's output for input \[2, 8, 8\] is \(N, 5\), expected \(N, 2\)"),
     ({"classes": ["a", "a"]}, r"metadata 'classes' must name each class once"),
-    ({"classes": [1, 2]}, r"metadata 'classes' must be a list of 1 to 100,000 class names \(str\), got \[1, 2\]"),
+    ({"classes": [1.5, 2]}, r"metadata 'classes' must be a list of 1 to 100,000 class names \(str or int\),"
+                            r" got \[1.5, 2\]"),
     ({"dataset": 7}, r"metadata 'dataset' must be a str of at most 4096 characters, got 7"),
     ({"border_mean": 300}, r"metadata 'border_mean' must be a number in \[0, 255\], got 300"),
     ({"plan": {"epochs": 0, "batch_size": 1, "seed": 0, "data_dir": None}},

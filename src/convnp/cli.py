@@ -63,7 +63,7 @@ def _message(e):
 
 
 def _parser():
-    from . import __version__
+    from . import __version__, onnx
     from .cli_train import add_train_parser
 
     p = argparse.ArgumentParser(prog="convnp", description="Convolutional networks in plain NumPy.")
@@ -106,6 +106,7 @@ def _parser():
     sv.add_argument("--runs", default=None, metavar="DIR", help="also offer DIR/*/model.npz; the page's train"
                     " button writes there (default: runs, when no MODEL is given)")
     sv.set_defaults(run=cmd_serve)
+    onnx.command.add_export(sub)       # convnp export MODEL --onnx OUT.onnx [--check]
     return p
 
 
@@ -124,7 +125,7 @@ def _invert_arg(p):
 def cmd_evaluate(args):
     from . import metrics, train
 
-    model, meta = load_model(args.model)
+    model, meta = _load_model(args.model)
     name = args.dataset or _dataset_from_meta(meta, args.model)
     data_dir = args.data_dir or ((meta.get("plan") or {}).get("data_dir") if args.dataset is None else None)
     _, test_set = load_dataset(name, data_dir)
@@ -139,7 +140,7 @@ def cmd_evaluate(args):
 def cmd_predict(args):
     from . import train
 
-    model, meta = load_model(args.model)
+    model, meta = _load_model(args.model)
     shape = _input_shape(meta, args.model)
     classes = meta.get("classes") or []
     images = [load_image(path, shape, meta, args.invert) for path in args.images]
@@ -164,7 +165,7 @@ def cmd_summary(args):
             raise CLIError(str(e)) from None
         shape = (3, 32, 32) if args.name in ("vgg_small", "resnet_small") else (1, 28, 28)
     else:
-        model, meta = load_model(args.model, finite=False)   # the layers of a diverged model are still worth seeing
+        model, meta = _load_model(args.model, finite=False)   # the layers of a diverged model are still worth seeing
         shape = tuple(meta.get("input_shape") or (1, 28, 28))
     if args.input_shape:
         shape = _shape(args.input_shape)
@@ -186,7 +187,7 @@ def cmd_visualize(args):
         raise CLIError(f"{kind.replace('_', ' ')} need an IMAGE")
     out = args.out or f"{kind}.png"
     _check_picture_path(out, args)
-    model, meta = load_model(args.model)
+    model, meta = _load_model(args.model)
     x = None if args.filters else load_image(args.image, _input_shape(meta, args.model), meta, args.invert,
                                              who="visualize")[0]
     try:  # matplotlib is optional: the viz functions say how to install it
@@ -312,12 +313,15 @@ def border_mean(images):
     return float(sum(e.sum(dtype=np.float64) for e in edges) / sum(e.size for e in edges))
 
 
-def load_model(path, finite=True):
-    """(model, metadata) of a model file; with ``finite``, refuse NaN or infinite weights."""
-    from . import io
+def _load_model(path, finite=True):
+    """(model, metadata) of a model file (.npz, or .onnx: convnp.onnx); with ``finite``, refuse
+    NaN or infinite weights in an .npz."""
+    from . import io, onnx
 
     if not os.path.exists(path):
         raise CLIError(f"no such model file: {path}")
+    if str(path).lower().endswith(".onnx"):
+        return onnx.command.load(path)
     ckpt = io.load(path, with_optimizer=True)
     if finite:
         state = ckpt.model.state_dict()
@@ -341,7 +345,7 @@ def check_fits(model, meta, dataset, path):
         raise CLIError(f"{path} has {out[-1]} outputs but {dataset.name} has {k} classes; give the --dataset"
                        " it was trained on")
     saved = meta.get("classes")
-    if saved is not None and list(saved) != list(dataset.classes):
+    if saved is not None and [str(c) for c in saved] != list(dataset.classes):
         raise CLIError(f"{path} was trained on the classes {_names(saved)} but {dataset.name} has"
                        f" {_names(dataset.classes)}; give the --dataset it was trained on")
 

@@ -177,3 +177,20 @@ def test_progress_is_read_from_the_bar_and_the_epoch_lines():
     assert job.status()["progress"] == pytest.approx(1.5 / 4) and job.status()["message"] == "epoch 2/4"
     job._progress("epoch 3/4: loss 0.5000, accuracy 0.8000, val_loss 0.6000, val_accuracy 0.7500, 0.3 s")
     assert job.status()["progress"] == pytest.approx(3 / 4) and job.status()["epoch"] == 3
+
+
+def test_an_onnx_file_is_served_like_a_model_file(tmp_path, model_file):
+    pytest.importorskip("onnx")
+    from convnp import onnx as convnp_onnx
+
+    path = tmp_path / "lenet5.onnx"
+    convnp_onnx.export(convnp.load(model_file), path, (1, 28, 28))
+    store = ModelStore([path])
+    (entry,) = store.entries()
+    assert entry.error is None and entry.input_shape == (1, 28, 28)
+    digit = convnp.data.mnist_sample(train=False).images[0, 0]
+    with TestClient(create_app(store)) as client:
+        answer = client.post(f"/api/predict?model={entry.id}", content=png(digit))
+        assert answer.status_code == 200
+        probs = np.array(answer.json()["probabilities"])
+    assert probs.shape == (10,) and abs(probs.sum() - 1) < 1e-5

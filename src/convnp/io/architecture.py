@@ -14,7 +14,7 @@ from .. import nn
 from ..nn.container import Residual, Sequential
 from ..nn.model import Model
 from ..nn.module import Layer
-from .codec import ARRAY, Encoder
+from .codec import Encoder
 from .errors import Malformed, short
 
 _REGISTRY = {}
@@ -143,7 +143,7 @@ def build(spec, where="", classes=None):
     _check_keys(spec, {"class", "config"}, where)
     if not isinstance(spec["config"], dict):
         raise Malformed(f"{name} {_at(where)}: 'config' must be an object, got {short(spec['config'])}")
-    config = {k: _decode_config(v, where, k, classes) for k, v in spec["config"].items()}
+    config = {k: _decode_config(v, where, repr(k), classes) for k, v in spec["config"].items()}
     try:
         return cls(**config)
     except Exception as e:  # the constructor's own message says what is wrong with the value
@@ -161,27 +161,28 @@ def _check_keys(spec, expected, where):
 def _encode_config(value, where, path):
     """A config value of the layer at ``where`` as JSON: a layer (a Model's constructor argument)
     becomes {"__layer__": its description}; the rest must be JSON-native (codec.Encoder's rules,
-    arrays refused). ``path`` names the value: "'sizes'[1]". Raises TypeError for what cannot be stored."""
+    arrays refused, no dict key starting with "__"). ``path`` names the value: "'sizes'[1]".
+    Raises TypeError for what cannot be stored."""
     if isinstance(value, Layer):
         return {LAYER: describe(value, _join(where, path.replace("'", "")))}
     if isinstance(value, (list, tuple)):
         return [_encode_config(v, where, f"{path}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict) and all(isinstance(k, str) and k not in (LAYER, ARRAY) for k in value):
+    if isinstance(value, dict) and all(isinstance(k, str) and not k.startswith("__") for k in value):
         return {k: _encode_config(v, where, f"{path}[{k!r}]") for k, v in value.items()}
     return Encoder(None, None).encode(value, f"config value {path} of the layer {_at(where)}")
 
 
 def _decode_config(value, where, key, classes):
-    """The inverse of _encode_config: layers rebuilt (with ``classes`` as in build), no arrays."""
+    """The inverse of _encode_config: layers rebuilt (with ``classes`` as in build); any other
+    key starting with "__" (no config dict has one) is refused as a tampered value."""
     if isinstance(value, list):
         return [_decode_config(v, where, f"{key}[{i}]", classes) for i, v in enumerate(value)]
     if not isinstance(value, dict):
         return value
-    if LAYER in value or ARRAY in value:
+    if any(k.startswith("__") for k in value):   # a config's dicts have no such keys: a tag
         if set(value) != {LAYER}:
-            raise Malformed(f"config {key!r} of the layer {_at(where)}: expected JSON values or"
-                            f" {{'{LAYER}': description}}, got {short(value)}")
-        return build(value[LAYER], _join(where, key), classes)
+            raise Malformed(f"config {key} of the layer {_at(where)}: unexpected tagged value {short(value)}")
+        return build(value[LAYER], _join(where, key.replace("'", "")), classes)
     return {k: _decode_config(v, where, f"{key}[{k!r}]", classes) for k, v in value.items()}
 
 

@@ -6,7 +6,7 @@ they must be what ``convnp train`` writes, bounded, and consistent with the mode
   "input_shape"  [C, H, W]: positive ints, H and W <= MAX_SIDE, C*H*W <= MAX_INPUT_VALUES
                  (``convnp predict`` allocates images of this size), and the model must
                  accept (N, C, H, W)
-  "classes"      distinct names (str), one per output of the model for that input shape
+  "classes"      distinct names (str, or int), one per output of the model for that input shape
   "dataset", "model_name"   str (at most MAX_TEXT characters)
   "border_mean"  the training images' mean border brightness, a number in [0, 255]
   "plan"         {"epochs", "batch_size", "seed", "data_dir"}: how the run was started
@@ -55,8 +55,9 @@ def _input_shape(value, where):
 
 def _classes(value, where):
     if not (isinstance(value, (list, tuple)) and 1 <= len(value) <= MAX_CLASSES
-            and all(isinstance(v, str) and len(v) <= MAX_TEXT for v in value)):
-        raise Malformed(f"{where} must be a list of 1 to {MAX_CLASSES:,} class names (str), got {short(value)}")
+            and all((isinstance(v, str) and len(v) <= MAX_TEXT) or _is_int(v) for v in value)):
+        raise Malformed(f"{where} must be a list of 1 to {MAX_CLASSES:,} class names (str or int),"
+                        f" got {short(value)}")
     if len(set(value)) != len(value):
         raise Malformed(f"{where} must name each class once, got {short(value)}")
 
