@@ -224,3 +224,19 @@ def test_file_mode(tmp_path):
     os.chmod(path, 0o640)
     io.save(path, nn.Sequential(Scale(1)))
     assert path.stat().st_mode & 0o777 == 0o640      # a replaced file keeps its mode
+
+
+@pytest.mark.parametrize("where, config", [
+    (8, {"in_features": 100_000, "out_features": 100_000, "bias": True}),        # a 40 GB Linear
+    (1, {"num_features": 10**10, "eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}),
+])
+def test_a_description_larger_than_the_weights_is_refused_before_allocating(saved, where, config):
+    """The file's weights bound what rebuilding its description may allocate: checked before allocation."""
+    header = {}
+    rewrite_header(saved, lambda h: header.update(h))
+    layer = header["architecture"]["layers"][where]
+    rewrite_header(saved, lambda h: h["architecture"]["layers"][where]["config"].update(config))
+    with pytest.raises(io.ModelFileError, match=r"model\.npz: .*convnp.load: the description asks for an array of"
+                                                r" shape \(.*\) \(.* elements\), more than the file's weights hold"):
+        io.load(saved)
+    assert layer["class"] in ("Linear", "BatchNorm2d")

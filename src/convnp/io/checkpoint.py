@@ -16,6 +16,7 @@ import numpy as np
 from .. import optim
 from ..backend import to_numpy
 from ..nn.module import Layer
+from .. import init
 from .architecture import build, check_rebuilds, describe
 from .codec import Decoder, Encoder
 from .errors import Malformed, ModelFileError, short
@@ -192,7 +193,12 @@ def _restore(header, arrays, with_optimizer, classes=None):
 
     Every entry must be used: model weights, or arrays that the saved values refer to.
     """
-    model = build(header["architecture"], classes=classes)
+    weights = sum(v.size for k, v in arrays.items() if k.startswith("model/"))
+    try:
+        with init.allocation_budget(weights, "convnp.load"):   # the weights bound what the description may allocate
+            model = build(header["architecture"], classes=classes)
+    except ValueError as e:
+        raise Malformed(str(e)) from e
     _load_weights(model, {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
     _set_modes(model, header["training"])
     epoch = header["epoch"]
