@@ -25,7 +25,7 @@ from .distributed import (DistributedLoader, allreduce_gradients, broadcast_buff
 from .distributed.training import batch_totals, own_streams, shared_seed, world_for
 from .functional.activation import softmax_forward
 from .io import save as save_checkpoint
-from .nn.module import Layer
+from .nn.module import Layer, evaluating
 from .nn.recording import no_grad
 
 
@@ -272,7 +272,7 @@ def evaluate(model, data, loss=None, batch_size=256):
     """
     loader = _as_loader(data, batch_size, "evaluate")
     total_loss, correct, seen = 0.0, 0, 0
-    with _eval_mode(model), no_grad():
+    with evaluating(model), no_grad():
         for x, y in loader:
             logits = model(x)
             if loss is not None:
@@ -299,7 +299,7 @@ def predict(model, x, batch_size=256):
         x = x.astype(dtype, copy=False)
     else:
         raise TypeError(f"predict: expected uint8 pixels or float images, got dtype {x.dtype}")
-    with _eval_mode(model), no_grad():
+    with evaluating(model), no_grad():
         out = [to_numpy(softmax_forward(model(x[i:i + batch_size]), dim=1)[0])
                for i in range(0, len(x), batch_size)]
     return np.concatenate(out) if out else np.zeros((0,), dtype=dtype)
@@ -308,21 +308,6 @@ def predict(model, x, batch_size=256):
 def predict_classes(model, x, batch_size=256):
     """The most probable class index for each image."""
     return predict(model, x, batch_size).argmax(1)
-
-
-class _eval_mode:
-    """``with _eval_mode(model):`` runs in eval mode, then puts back every layer's own mode."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.modes = [m.training for m in self.model.modules()]
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        for m, mode in zip(self.model.modules(), self.modes):
-            m.training = mode
 
 
 # -- helpers -----------------------------------------------------------------------------
