@@ -219,3 +219,19 @@ def test_resume_past_the_last_epoch_trains_no_more(tmp_path):
     again = small_net(rng=9)
     _, history = run(again, epochs=2, resume=io.load(tmp_path / "c.npz", with_optimizer=True))
     assert history["epoch"] == [1, 2] and same_bits(again.state_dict(), model.state_dict())
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_fit_and_evaluate_want_a_mean_loss(reduction):
+    from convnp import nn, optim, train
+    from convnp.models import simple_cnn
+
+    model = simple_cnn(rng=0)
+    images = np.zeros((8, 1, 28, 28), np.uint8)
+    labels = np.zeros(8, np.int64)
+    message = rf"expected a loss that averages over the batch \(reduction='mean'\), got CrossEntropyLoss\(reduction='{reduction}'\)"
+    with pytest.raises(ValueError, match="fit: " + message):
+        train.fit(model, (images, labels), epochs=1, optimizer=optim.SGD(model.parameters()),
+                  loss=nn.CrossEntropyLoss(reduction=reduction), progress=False)
+    with pytest.raises(ValueError, match="evaluate: " + message):
+        train.evaluate(model, (images, labels), loss=nn.CrossEntropyLoss(reduction=reduction))

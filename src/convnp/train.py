@@ -110,6 +110,7 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     if not isinstance(model, Layer):
         raise TypeError(f"fit: expected a convnp model, got {type(model).__name__}")
     epochs = checks.positive_int(epochs, "epochs", "fit")
+    _check_mean_loss(loss, "fit")
     world = world_for(distributed)
     seed = seed if world is None else shared_seed(world, seed)
     master = np.random.default_rng(seed)
@@ -271,6 +272,8 @@ def evaluate(model, data, loss=None, batch_size=256):
     kept) and restores each layer's mode after. Returns: {"loss": float or None, "accuracy": float, "n": number of samples}.
     """
     loader = _as_loader(data, batch_size, "evaluate")
+    if loss is not None:
+        _check_mean_loss(loss, "evaluate")
     total_loss, correct, seen = 0.0, 0, 0
     with evaluating(model), no_grad():
         for x, y in loader:
@@ -311,6 +314,14 @@ def predict_classes(model, x, batch_size=256):
 
 
 # -- helpers -----------------------------------------------------------------------------
+def _check_mean_loss(loss, who):
+    """fit and evaluate average a batch's mean loss over batches: reduction must be 'mean'."""
+    reduction = getattr(loss, "reduction", "mean")
+    if reduction not in ("mean", "batchmean"):
+        raise ValueError(f"{who}: expected a loss that averages over the batch (reduction='mean'),"
+                         f" got {type(loss).__name__}(reduction={reduction!r})")
+
+
 def _as_loader(data, batch_size, who, **options):
     """``data`` itself if a DataLoader, else a DataLoader over it (a Dataset or (images, labels))."""
     if isinstance(data, DataLoader):
