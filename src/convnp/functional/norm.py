@@ -9,8 +9,9 @@ from collections import namedtuple
 
 from .. import backend
 from .. import checks
+from . import norm_passes as passes
 
-BatchNormCache = namedtuple("BatchNormCache", "x_hat invstd weight has_bias training")
+BatchNormCache = namedtuple("BatchNormCache", "x mean invstd weight has_bias training")
 
 
 def _check(x, running_mean, running_var, weight, bias, training, who):
@@ -55,7 +56,10 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
       dbias = sum(dy),  dweight = sum(dy * x_hat)
       dx = weight / sqrt(var + eps) * (dy - dbias / M - x_hat * dweight / M)
     backward (not training): dx = dy * weight / sqrt(var + eps), dweight and dbias as above
-    Cache: BatchNormCache(x_hat (N, C, L), invstd (C,), weight or None, has_bias, training).
+    Cache: BatchNormCache(x (N, C, L), by reference; mean (C,); invstd (C,) = 1 / sqrt(var + eps);
+    weight or None; has_bias; training). x_hat is not stored: backward computes it again.
+    How: three passes over x in forward, two over x and dy in backward, on every core
+    (norm_passes.py). Plain version: norm_reference.py.
     Returns: (y, cache); backward returns (dx, dweight, dbias), None for an absent weight/bias.
     Raises: ValueError for mismatched shapes, or one value per channel when training.
     """
@@ -67,47 +71,39 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
     x3 = _as_ncl(x)
     m = x3.shape[0] * x3.shape[2]  # values per channel
     if training:
-        # einsum sums over n and l in one pass with no temporary (x.mean over axes (0, 2, 3) is 3x slower)
-        mean = xp.einsum("ncl->c", x3) / m
-        x_hat = x3 - mean[:, None]  # centred, and normalised in place below
-        var = xp.einsum("ncl,ncl->c", x_hat, x_hat) / m
+        total = passes.channel_sums(x3)
+        mean = total / m
+        squares = passes.centred_squares(x3, mean)
+        var = squares / m
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean
             running_var *= 1 - momentum
             running_var += (momentum * m / (m - 1)) * var
     else:
-        x_hat = x3 - running_mean.astype(x.dtype, copy=False)[:, None]
-        var = running_var.astype(x.dtype, copy=False)
+        mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)  # copies: the cache keeps them
     invstd = 1 / xp.sqrt(var + eps)
-    # In place wherever the array is new: each fresh array the size of x costs a pass of page faults.
-    x_hat *= invstd[:, None]
-    if weight is None:
-        y = x_hat if bias is None else x_hat + bias[:, None]
-    else:
-        y = x_hat * weight[:, None]
-        if bias is not None:
-            y += bias[:, None]
-    return y.reshape(x.shape), BatchNormCache(x_hat, invstd, weight, bias is not None, training)
+    # y = x_hat * weight + bias in one pass: (x - mean) * (invstd * weight) + bias
+    y = passes.centred_affine(x3, mean, invstd if weight is None else invstd * weight, bias)
+    return y.reshape(x.shape), BatchNormCache(x3, mean, invstd, weight, bias is not None, training)
 
 
 def batch_norm_backward(dy, cache):
-    x_hat, invstd, weight, has_bias, training = cache
-    xp = backend.array_module(dy)
-    dy3 = dy.reshape(x_hat.shape)
-    dbias = xp.einsum("ncl->c", dy3)
-    dweight = xp.einsum("ncl,ncl->c", dy3, x_hat)
+    """(dx, dweight, dbias) from the cache of batch_norm_forward; see its docstring for the math."""
+    x3, mean, invstd, weight = cache.x, cache.mean, cache.invstd, cache.weight
+    dy3 = dy.reshape(x3.shape)
+    # sum(dy * x_hat) = invstd * sum(dy * (x - mean))
+    sum_dy, sum_dy_centred = passes.grad_sums(dy3, x3, mean)
+    sum_dy_xhat = sum_dy_centred * invstd
     scale = invstd if weight is None else weight * invstd
-    if training:
-        m = x_hat.shape[0] * x_hat.shape[2]
-        # dx = scale * (dy - dbias / m - x_hat * dweight / m): four in-place passes, no temporary
-        dx = x_hat * (-dweight / m)[:, None]
-        dx -= (dbias / m)[:, None]
-        dx += dy3
-        dx *= scale[:, None]
+    if cache.training:
+        m = x3.shape[0] * x3.shape[2]
+        # dx = scale * (dy - sum_dy / m - x_hat * sum_dy_xhat / m), x_hat = (x - mean) * invstd
+        dx = passes.centred_input_grad(dy3, x3, mean, scale, scale * invstd * sum_dy_xhat / m, scale * sum_dy / m)
     else:
-        dx = dy3 * scale[:, None]
-    return dx.reshape(dy.shape), (None if weight is None else dweight), (dbias if has_bias else None)
+        dx = passes.scaled(dy3, scale)
+    dweight = None if weight is None else sum_dy_xhat
+    return dx.reshape(dy.shape), dweight, (sum_dy if cache.has_bias else None)
 
 
 def _as_ncl(x):
