@@ -109,10 +109,11 @@ def run(fn, shards):
 
     Each shard's matrix products run on one BLAS thread. The first exception raised by a shard
     (in shard order) is raised here, after every shard has finished. One shard, a call from
-    inside a shard, or a call while another thread's op holds the pool: all shards run here,
-    one after another (the same results, since the split is the same).
+    inside a shard, one thread, or a call while another thread's op holds the pool: all shards
+    run here, one after another (the same results, since the split is the same).
     """
-    if len(shards) == 1 or getattr(_in_shard, "active", False) or not _region.acquire(blocking=False):
+    if (len(shards) == 1 or get_num_threads() == 1 or getattr(_in_shard, "active", False)
+            or not _region.acquire(blocking=False)):
         return _run_here(fn, shards)
     try:
         saved = [lib.get_num_threads() for lib in _blas_controllers()]
