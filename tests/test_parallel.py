@@ -135,11 +135,14 @@ def test_blas_runs_on_one_thread_inside_shards_only(threads):
     libs = parallel._blas_controllers()
     if not libs:
         pytest.skip("threadpoolctl is not installed")
-    inside = parallel.run(lambda i, lo, hi: [lib.get_num_threads() for lib in libs], [(0, 1), (1, 2)])
-    outside = [lib.get_num_threads() for lib in libs]
-    if threads > 1:
-        assert inside[0] == [1] * len(libs)
-    assert outside == [threads] * len(libs)  # set_num_threads set BLAS's count too
+
+    def counts(i, lo, hi):
+        return [lib.get_num_threads() for lib in libs]
+
+    assert parallel.run(counts, [(0, 1), (1, 2)])[0] == [1] * len(libs)
+    assert parallel.run(counts, [(0, 5)], blas=True) == [[1] * len(libs)]  # too small to split: one thread
+    assert parallel.run(counts, [(0, 1)], blas=True) == [[threads] * len(libs)]  # one sample: BLAS's threads
+    assert counts(0, 0, 0) == [threads] * len(libs)  # set_num_threads set BLAS's count too, restored after
 
 
 # -- every sharded op: 1, 2 or 3 threads, the same numbers ------------------------------------------
@@ -164,7 +167,8 @@ def test_conv2d(threads, monkeypatch, case, dtype):
     x, w, b = _data(0, x_shape, dtype), _data(1, w_shape, dtype), _data(2, w_shape[:1], dtype)
     monkeypatch.setattr(F.conv_tuning, "CHUNK_BYTES", 1)  # several chunks in each shard
     y, cache = F.conv2d_forward(x, w, b, workspace={}, **args)
-    assert len(cache.shards) == min(threads, len(x))
+    # without threadpoolctl the products run unsplit, on BLAS's own threads
+    assert len(cache.shards) == (min(threads, len(x)) if parallel._blas_controllers() else 1)
     dy = _data(3, y.shape, dtype)
     dx, dw, db = F.conv2d_backward(dy, cache)
     assert_close(y, conv_reference.conv2d(x, w, b, **args), dtype, "y")
@@ -173,6 +177,19 @@ def test_conv2d(threads, monkeypatch, case, dtype):
         assert_close(ours, ref, dtype, what)
     _, dw_only, _ = F.conv2d_backward(dy, F.conv2d_forward(x, w, b, **args)[1], input_grad=False)
     assert_close(dw_only, dw, dtype, "dW without dx")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear(threads, bias, dtype):
+    x, w, b = _data(0, (7, 5), dtype), _data(1, (3, 5), dtype), (_data(2, (3,), dtype) if bias else None)
+    y, cache = F.linear_forward(x, w, b)
+    dy = _data(3, y.shape, dtype)
+    dx, dw, db = F.linear_backward(dy, cache)
+    assert_close(y, x @ w.T + (0 if b is None else b), dtype, "y")
+    assert_close(dx, dy @ w, dtype, "dx")
+    assert_close(dw, dy.T @ x, dtype, "dW")
+    assert db is None if b is None else max_rel_error(db, dy.sum(axis=0)) <= 256 * np.finfo(dtype).eps
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

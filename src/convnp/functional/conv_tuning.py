@@ -101,7 +101,7 @@ def forward(x, weight, bias, geometry, groups, workspace, keep):
         to_nchw(y_cols, y[lo:hi], bias)
         return cols
 
-    kept = parallel.run(shard, shards)
+    kept = parallel.run(shard, shards, blas=True)
     return y, x_pad.transpose(1, 0, 2, 3), (tuple(kept) if keep else None), chunk, shards
 
 
@@ -184,7 +184,7 @@ def grads_full_conv(dout, cache, shards, full, weight_grad=True):
         to_nchw(dx_cols, dx[lo:hi], None)
         return dweight_t
 
-    partial = parallel.run(shard, shards)
+    partial = parallel.run(shard, shards, blas=True)
     if not weight_grad:
         return dx, None
     dweight = parallel.total(partial).reshape(groups, f_g, kh * kw, c_g)[:, :, ::-1].transpose(0, 1, 3, 2)
@@ -220,7 +220,7 @@ def grads_col2im(dout, cache, shards, input_grad=True, weight_grad=True):
             _col2im_chunks(dy, cache, dx[lo:hi], chunk)
         return weight_grad_columns(dy, cache, i, lo, hi) if weight_grad else None
 
-    partial = parallel.run(shard, shards)
+    partial = parallel.run(shard, shards, blas=True)
     dweight = parallel.total(partial).reshape(cache.weight.shape) if weight_grad else None
     if input_grad and not last:
         dx = dx[:, :, top : top + h, left : left + w]  # slice to top+h, not -bottom: -0 would give nothing

@@ -11,7 +11,7 @@ from .. import backend
 from .. import checks
 from . import norm_passes as passes
 
-BatchNormCache = namedtuple("BatchNormCache", "x mean invstd weight has_bias training")
+BatchNormCache = namedtuple("BatchNormCache", "xc invstd weight has_bias training")
 
 
 def _check(x, running_mean, running_var, weight, bias, training, who):
@@ -56,10 +56,10 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
       dbias = sum(dy),  dweight = sum(dy * x_hat)
       dx = weight / sqrt(var + eps) * (dy - dbias / M - x_hat * dweight / M)
     backward (not training): dx = dy * weight / sqrt(var + eps), dweight and dbias as above
-    Cache: BatchNormCache(x (N, C, L), by reference; mean (C,); invstd (C,) = 1 / sqrt(var + eps);
-    weight or None; has_bias; training). x_hat is not stored: backward computes it again.
-    How: three passes over x in forward, two over x and dy in backward, on every core
-    (norm_passes.py). Plain version: norm_reference.py.
+    Cache: BatchNormCache(xc = x - mean (N, C, L); invstd (C,) = 1 / sqrt(var + eps); weight
+    or None; has_bias; training); x_hat = xc * invstd is not stored.
+    How: five steps over the array forward, six backward, on every core (norm_passes.py).
+    Plain version: norm_reference.py.
     Returns: (y, cache); backward returns (dx, dweight, dbias), None for an absent weight/bias.
     Raises: ValueError for mismatched shapes, or one value per channel when training.
     """
@@ -73,7 +73,7 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
     if training:
         total = passes.channel_sums(x3)
         mean = total / m
-        squares = passes.centred_squares(x3, mean)
+        xc, squares = passes.centre(x3, mean)  # xc = x - mean, and sum(xc^2)
         var = squares / m
         if running_mean is not None:
             running_mean *= 1 - momentum
@@ -81,29 +81,28 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
             running_var *= 1 - momentum
             running_var += (momentum * m / (m - 1)) * var
     else:
-        mean, var = running_mean.astype(x.dtype), running_var.astype(x.dtype)  # copies: the cache keeps them
+        xc, _ = passes.centre(x3, running_mean.astype(x.dtype, copy=False), squares=False)
+        var = running_var.astype(x.dtype, copy=False)
     invstd = 1 / xp.sqrt(var + eps)
-    # y = x_hat * weight + bias in one pass: (x - mean) * (invstd * weight) + bias
-    y = passes.centred_affine(x3, mean, invstd if weight is None else invstd * weight, bias)
-    return y.reshape(x.shape), BatchNormCache(x3, mean, invstd, weight, bias is not None, training)
+    # y = x_hat * weight + bias = xc * (invstd * weight) + bias
+    y = passes.scale_shift(xc, invstd if weight is None else invstd * weight, bias)
+    return y.reshape(x.shape), BatchNormCache(xc, invstd, weight, bias is not None, training)
 
 
 def batch_norm_backward(dy, cache):
     """(dx, dweight, dbias) from the cache of batch_norm_forward; see its docstring for the math."""
-    x3, mean, invstd, weight = cache.x, cache.mean, cache.invstd, cache.weight
-    dy3 = dy.reshape(x3.shape)
-    # sum(dy * x_hat) = invstd * sum(dy * (x - mean))
-    sum_dy, sum_dy_centred = passes.grad_sums(dy3, x3, mean)
-    sum_dy_xhat = sum_dy_centred * invstd
+    xc, invstd, weight = cache.xc, cache.invstd, cache.weight
+    dy3 = dy.reshape(xc.shape)
+    sum_dy, sum_dy_xc = passes.grad_sums(dy3, xc)
+    sum_dy_xhat = sum_dy_xc * invstd  # sum(dy * x_hat), x_hat = xc * invstd
     scale = invstd if weight is None else weight * invstd
     if cache.training:
-        m = x3.shape[0] * x3.shape[2]
-        # dx = scale * (dy - sum_dy / m - x_hat * sum_dy_xhat / m), x_hat = (x - mean) * invstd
-        dx = passes.centred_input_grad(dy3, x3, mean, scale, scale * invstd * sum_dy_xhat / m, scale * sum_dy / m)
+        m = xc.shape[0] * xc.shape[2]
+        # dx = scale * (dy - sum_dy / m - x_hat * sum_dy_xhat / m)
+        dx = passes.input_grad(dy3, xc, sum_dy / m, invstd * sum_dy_xhat / m, scale)
     else:
         dx = passes.scaled(dy3, scale)
-    dweight = None if weight is None else sum_dy_xhat
-    return dx.reshape(dy.shape), dweight, (sum_dy if cache.has_bias else None)
+    return dx.reshape(dy.shape), (None if weight is None else sum_dy_xhat), (sum_dy if cache.has_bias else None)
 
 
 def _as_ncl(x):

@@ -1,26 +1,26 @@
 """Batch norm's passes over memory, each sharded over the batch and blocked to stay in cache.
 
-norm.py states the math; this module computes it in the fewest full passes: per channel,
-    forward, training:  sum(x);  sum((x - mean)^2);  y = (x - mean) * a + b      3 reads of x, 1 write
-    backward:           sum(dy) with sum(dy * (x - mean));  dx = dy * s - (x - mean) * k - t
-                                                                      2 reads of x and dy, 1 write
-where a, b, s, k, t are (C,) vectors. The statistics stay two passes (not Welford's one)
-because the two per-channel sums are where SyncBatchNorm sums over processes (an allreduce
-between them). The forward writes y only; the cache keeps x itself (by reference) with mean
-and invstd, and backward recomputes x - mean block by block, as PyTorch does: x_hat is never
-stored, so no array the size of x is written or allocated besides y and dx.
+norm.py states the math; this module computes it in few passes, with xc = x - mean:
+    forward, training:  sum(x);  xc with sum(xc^2);  y = xc * a + bias                 5 steps
+    backward:           sum(dy) with sum(dy * xc);  dx = ((dy - t) - xc * k) * s      6 steps
+where a, t, k, s are (C,) vectors (norm.py). A step is one NumPy call over an array; the
+forward used to take 6 (x_hat normalised in place, then y = x_hat * weight, then + bias).
+The statistics stay two passes (not Welford's one) because the two per-channel sums are where
+SyncBatchNorm sums over processes (an allreduce between them). The cache keeps xc, not x_hat:
+invstd is folded into a and k, so the normalising step is not needed.
 
-Blocks: each shard walks its samples BLOCK_ELEMENTS at a time; x - mean and the other
-intermediate terms live in one small buffer per shard that stays in the core's L2 cache, so
-each step of a formula costs a cache pass, not a memory pass. Shards: ``convnp.parallel``;
-a shard's per-channel sums are added over its blocks, then over the shards in shard order.
+Blocks: each shard walks its samples BLOCK_ELEMENTS at a time; the steps of one formula run
+on a block while it is in the core's L2 cache. Shards: ``convnp.parallel``; a shard's
+per-channel sums are added over its blocks, then over the shards in shard order.
 """
 from .. import backend, parallel
 
-# Elements per block: 2**15 float32 values are 128 KiB, which with the few blocks a formula
-# touches at once stays in a 512 KiB-1 MiB L2 cache. (Measured on the EPYC, vgg_small's batch
-# norms: 2**13-2**16 run within 5% of each other; 2**18 and whole shards are 1.3-1.6x slower.)
-BLOCK_ELEMENTS = 1 << 15
+# Elements per block: 2**17 float32 values are 512 KiB, about a core's L2 cache. Measured on
+# the EPYC (one thread, vgg_small's first batch norm, (64, 32, 32, 32)): backward 2.2 ms with
+# blocks of 2**17 or more, 2.5-2.7 ms with 2**13-2**15, where the calls' own cost (an einsum
+# call takes about 8 us) outweighs the cache; vgg_small's arrays (at most 8 MiB) fit in its
+# 32 MiB L3 anyway. Blocks matter where an array outgrows L3 (large batches, smaller caches).
+BLOCK_ELEMENTS = 1 << 17
 
 
 def _shards(x3):
@@ -32,14 +32,6 @@ def _blocks(lo, hi, per_sample):
     """(a, b) sample ranges of at most BLOCK_ELEMENTS elements (at least one sample) covering lo:hi."""
     step = max(1, BLOCK_ELEMENTS // max(per_sample, 1))
     return [(a, min(a + step, hi)) for a in range(lo, hi, step)]
-
-
-def _scratch(x3, lo, hi):
-    """A buffer for one block of x3's samples lo:hi: (samples, C, L)."""
-    n, c, length = x3.shape
-    rows = _blocks(lo, hi, c * length)
-    size = max((b - a for a, b in rows), default=0)
-    return backend.array_module(x3).empty((size, c, length), dtype=x3.dtype)
 
 
 def channel_sums(x3):
@@ -56,71 +48,66 @@ def channel_sums(x3):
     return parallel.total(parallel.run(shard, _shards(x3)))
 
 
-def centred_squares(x3, mean):
-    """sum over n and l of (x3 - mean)^2 per channel: (C,)."""
+def centre(x3, mean, squares=True):
+    """(xc, sum over n and l of xc^2 per channel (or None)): xc = x3 - mean, a new array."""
     xp = backend.array_module(x3)
-    mean = mean[:, None]
+    xc = xp.empty(x3.shape, dtype=x3.dtype)
 
     def shard(i, lo, hi):
-        total, tmp = xp.zeros(x3.shape[1], dtype=x3.dtype), _scratch(x3, lo, hi)
+        total = xp.zeros(x3.shape[1], dtype=x3.dtype) if squares else None
         for a, b in _blocks(lo, hi, x3[0].size):
-            d = xp.subtract(x3[a:b], mean, out=tmp[: b - a])
-            total += xp.einsum("ncl,ncl->c", d, d)
+            block = xp.subtract(x3[a:b], mean[:, None], out=xc[a:b])
+            if squares:
+                total += xp.einsum("ncl,ncl->c", block, block)
         return total
 
-    return parallel.total(parallel.run(shard, _shards(x3)))
+    parts = parallel.run(shard, _shards(x3))
+    return xc, (parallel.total(parts) if squares else None)
 
 
-def centred_affine(x3, mean, scale, shift):
-    """A new array y = (x3 - mean) * scale + shift, scale and shift (C,) (or shift None)."""
-    xp = backend.array_module(x3)
-    y = xp.empty(x3.shape, dtype=x3.dtype)
-    mean, scale = mean[:, None], scale[:, None]
+def scale_shift(xc, a, bias):
+    """A new array y = xc * a + bias, a and bias (C,) (bias None: no shift)."""
+    xp = backend.array_module(xc)
+    y = xp.empty(xc.shape, dtype=xc.dtype)
 
     def shard(i, lo, hi):
-        for a, b in _blocks(lo, hi, x3[0].size):  # each block of y stays in cache through the three steps
-            block = xp.subtract(x3[a:b], mean, out=y[a:b])
-            block *= scale
-            if shift is not None:
-                block += shift[:, None]
+        for a_, b in _blocks(lo, hi, xc[0].size):
+            block = xp.multiply(xc[a_:b], a[:, None], out=y[a_:b])
+            if bias is not None:
+                block += bias[:, None]
 
-    parallel.run(shard, _shards(x3))
+    parallel.run(shard, _shards(xc))
     return y
 
 
-def grad_sums(dy3, x3, mean):
-    """(sum of dy3, sum of dy3 * (x3 - mean)) per channel, in one pass over both."""
-    xp = backend.array_module(x3)
-    mean = mean[:, None]
+def grad_sums(dy3, xc):
+    """(sum of dy3, sum of dy3 * xc) per channel, in one pass over both."""
+    xp = backend.array_module(xc)
 
     def shard(i, lo, hi):
-        sum_dy, dot, tmp = xp.zeros(x3.shape[1], x3.dtype), xp.zeros(x3.shape[1], x3.dtype), _scratch(x3, lo, hi)
-        for a, b in _blocks(lo, hi, x3[0].size):
+        sum_dy, dot = xp.zeros(xc.shape[1], xc.dtype), xp.zeros(xc.shape[1], xc.dtype)
+        for a, b in _blocks(lo, hi, xc[0].size):
             sum_dy += xp.einsum("ncl->c", dy3[a:b])
-            dot += xp.einsum("ncl,ncl->c", dy3[a:b], xp.subtract(x3[a:b], mean, out=tmp[: b - a]))
+            dot += xp.einsum("ncl,ncl->c", dy3[a:b], xc[a:b])
         return sum_dy, dot
 
-    parts = parallel.run(shard, _shards(x3))
+    parts = parallel.run(shard, _shards(xc))
     return parallel.total([p[0] for p in parts]), parallel.total([p[1] for p in parts])
 
 
-def centred_input_grad(dy3, x3, mean, s, k, t):
-    """A new array dx = dy3 * s - (x3 - mean) * k - t, with s, k, t (C,)."""
-    xp = backend.array_module(x3)
-    dx = xp.empty(x3.shape, dtype=x3.dtype)
-    mean, s, k, t = mean[:, None], s[:, None], k[:, None], t[:, None]
+def input_grad(dy3, xc, t, k, s):
+    """A new array dx = ((dy3 - t) - xc * k) * s, with t, k, s (C,)."""
+    xp = backend.array_module(xc)
+    dx = xp.empty(xc.shape, dtype=xc.dtype)
 
     def shard(i, lo, hi):
-        tmp = _scratch(x3, lo, hi)
-        for a, b in _blocks(lo, hi, x3[0].size):
-            d = xp.subtract(x3[a:b], mean, out=tmp[: b - a])
-            d *= k
-            xp.multiply(dy3[a:b], s, out=dx[a:b])
-            dx[a:b] -= d
-            dx[a:b] -= t
-        return None
+        for a, b in _blocks(lo, hi, xc[0].size):
+            block = xp.multiply(xc[a:b], -k[:, None], out=dx[a:b])
+            block -= t[:, None]
+            block += dy3[a:b]
+            block *= s[:, None]
 
-    parallel.run(shard, _shards(x3))
+    parallel.run(shard, _shards(xc))
     return dx
 
 
