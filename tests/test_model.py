@@ -269,6 +269,18 @@ def test_no_grad_keeps_no_cache():
         model.backward(np.ones_like(y))
 
 
+def test_no_grad_call_leaves_a_pending_call_alone():
+    model = TwoBranch().to(np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 2, 4, 4))
+    y = model(x)
+    dx = model.backward(np.ones_like(y))
+    model(x)
+    with convnp.no_grad():
+        model(np.zeros_like(x))          # e.g. a validation batch between forward and backward
+        model.a(np.zeros_like(x))
+    np.testing.assert_array_equal(model.backward(np.ones_like(y)), dx)
+
+
 # -- structure -----------------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@
     convnp predict MODEL IMAGE...
     convnp summary MODEL | --model NAME
     convnp visualize MODEL [IMAGE] [--layer N|all] [--filters] [--saliency] [--out FILE]
+    convnp serve [MODEL ...] [--host 127.0.0.1] [--port 8000] [--runs DIR]
 
 User mistakes (a missing file, an unknown model, a dataset that is not there offline) print
 one line on stderr and return a non-zero code; they never print a traceback.
@@ -104,6 +105,14 @@ def _parser():
     v.add_argument("--target", type=int, default=None, help="with --saliency: the class (default: predicted)")
     v.add_argument("--out", default=None, help="PNG file to write (default: <kind>.png here)")
     v.set_defaults(run=cmd_visualize)
+
+    sv = sub.add_parser("serve", help="a local web page: draw a digit, see the prediction and every layer")
+    sv.add_argument("models", metavar="MODEL", nargs="*", help="model files (default: runs/*/model.npz)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    sv.add_argument("--runs", default=None, metavar="DIR", help="also offer DIR/*/model.npz; the page's train"
+                    " button writes there (default: runs, when no MODEL is given)")
+    sv.set_defaults(run=cmd_serve)
     return p
 
 
@@ -269,6 +278,14 @@ def cmd_visualize(args):
         raise CLIError(str(e)) from None
     print(f"wrote {out}")
     return 0
+
+
+def cmd_serve(args):
+    try:
+        from .serve import serve
+    except ImportError as e:
+        raise CLIError(str(e)) from None
+    return serve(args.models, host=args.host, port=args.port, runs=args.runs)
 
 
 def _layer_arg(text):

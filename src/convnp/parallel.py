@@ -12,14 +12,16 @@ sums over the batch (a weight gradient, batch-norm statistics) are kept per shar
 shard order afterwards: with a fixed thread count every run gives the same bits; with another
 thread count only the order of those additions changes (tests/test_parallel.py).
 
-BLAS. A shard's matrix products run on one BLAS thread, the shards being the parallelism, and
-a product outside any shard gets ``get_num_threads()`` BLAS threads. threadpoolctl (optional:
-``pip install convnp[fast]``) switches OpenBLAS's (or MKL's, BLIS's) thread count around each
-sharded region, a C call of about 1 us; its ``threadpool_limits`` context manager would
-re-scan the loaded libraries every time, about 0.7 ms (both measured). Without threadpoolctl
-the thread count of BLAS cannot be changed, so ops whose work is mostly BLAS (convolutions)
-are not sharded and run as one call on BLAS's own threads; the NumPy copy and ufunc work of
-the other ops is sharded all the same.
+BLAS. A shard's matrix products run on one BLAS thread, the shards being the parallelism. A
+product too small to split also runs on one BLAS thread: BLAS's own threads would wake for it
+and then spin for a while, taking the cores from the next op's shards. A product that cannot
+be split (a batch of one) gets ``get_num_threads()`` BLAS threads, as do products outside
+convnp's ops. threadpoolctl (optional: ``pip install convnp[fast]``) switches OpenBLAS's (or
+MKL's, BLIS's) thread count around each such region with a C call of about 1 us; its
+``threadpool_limits`` context manager would re-scan the loaded libraries every time, about
+0.7 ms (both measured). Without threadpoolctl BLAS's thread count cannot be changed, so the
+ops whose work is mostly BLAS (convolutions, dense layers) are not split and run as one call
+on BLAS's own threads; the NumPy copy and ufunc work of the other ops is split all the same.
 """
 import concurrent.futures
 import contextlib
@@ -29,11 +31,11 @@ import threading
 ENV_VARIABLE = "CONVNP_NUM_THREADS"
 
 # A shard must touch at least this many array elements, or the op runs in one piece on the
-# calling thread. Handing a shard to a pool thread and waiting for it costs 15-50 us (measured
-# on the 2-core EPYC, quiet to loaded); an elementwise float32 pass does about 1-2 elements
-# per ns, so 2**17 elements (65-130 us) keep that overhead below about a third of the gain.
-# benchmarks/parallel_bench.py measures the crossover: one thread is as fast as two at about
-# 2**16 elements of ReLU, batch norm or pooling.
+# calling thread. Handing a shard to a pool thread and waiting for it costs 20-30 us (measured
+# on the 2-core EPYC: benchmarks/parallel_bench.py); an elementwise float32 pass runs 1-3
+# elements per ns, so a shard of 2**17 elements (45-130 us) pays for its hand-off about twice
+# over. parallel_bench.py finds the crossover on a given machine; on the loaded development
+# machine (load 5-7 on 2 cores) splitting did not pay at any size, its second core being busy.
 MIN_SHARD_ELEMENTS = 1 << 17
 
 _lock = threading.Lock()          # guards the settings below

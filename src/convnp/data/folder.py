@@ -77,14 +77,25 @@ def load_image(path, size=None, mode="L", *, who="load_image", relative_to=None)
     shown = path.relative_to(relative_to) if relative_to is not None else path
     try:
         with Image.open(path) as im:
-            im = im.convert(mode)
-            if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.BILINEAR)  # Pillow sizes are (W, H)
-            pixels = np.asarray(im, dtype=np.uint8)
+            pixels = image_pixels(im, size, mode)
     except FileNotFoundError:
         raise FileNotFoundError(f"{who}: image {str(path)!r} does not exist") from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise ValueError(f"{who}: cannot decode {shown}: {e}") from None
+    return pixels
+
+
+def image_pixels(im, size=None, mode="L"):
+    """An opened Pillow image as uint8 (C, H, W): converted to ``mode``, resized to ``size`` (H, W), bilinear.
+
+    What ``load_image`` does once the file is open; convnp.serve applies it to uploads.
+    """
+    from PIL import Image
+
+    im = im.convert(mode)
+    if size is not None and im.size != (size[1], size[0]):
+        im = im.resize((size[1], size[0]), Image.BILINEAR)  # Pillow sizes are (W, H)
+    pixels = np.asarray(im, dtype=np.uint8)
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
 

@@ -9,7 +9,7 @@ from collections import namedtuple
 
 from .. import backend
 from .. import checks
-from .layer_norm import normalize_rows, normalize_rows_backward
+from .layer_norm import channel_affine_backward, normalize_rows, normalize_rows_backward
 
 InstanceNormCache = namedtuple("InstanceNormCache", "x_hat invstd weight has_bias use_input_stats")
 
@@ -80,12 +80,7 @@ def instance_norm_forward(x, running_mean=None, running_var=None, weight=None, b
 def instance_norm_backward(dy, cache):
     x_hat, invstd, weight, has_bias, use_input_stats = cache
     n, c, length = x_hat.shape
-    dy3 = dy.reshape(x_hat.shape)
-    dbias = dy3.sum(axis=(0, 2)) if has_bias else None
-    dweight = None
-    if weight is not None:
-        dweight = (dy3 * x_hat).sum(axis=(0, 2))
-        dy3 = dy3 * weight[:, None]
+    dy3, dweight, dbias = channel_affine_backward(dy.reshape(x_hat.shape), x_hat, weight, has_bias)
     if use_input_stats:
         dx = normalize_rows_backward(dy3.reshape(n * c, length), x_hat.reshape(n * c, length), invstd)
     else:

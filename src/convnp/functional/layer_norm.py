@@ -118,19 +118,26 @@ def group_norm_forward(x, num_groups, weight=None, bias=None, eps=1e-5, who="gro
     return y.reshape(x.shape), GroupNormCache(x_hat, invstd, weight, bias is not None, num_groups)
 
 
+def channel_affine_backward(dy3, x_hat, weight, has_bias):
+    """Backward of y = x_hat * weight[c] + bias[c] on (N, C, L) arrays: (d x_hat, dweight, dbias).
+
+    dbias[c] = sum over n, l of dy;  dweight[c] = sum over n, l of dy * x_hat;  d x_hat = dy * weight[c]
+    (group and instance normalisation share it).
+    """
+    dbias = dy3.sum(axis=(0, 2)) if has_bias else None
+    if weight is None:
+        return dy3, None, dbias
+    return dy3 * weight[:, None], (dy3 * x_hat).sum(axis=(0, 2)), dbias
+
+
 def group_norm_backward(dy, cache):
     x_hat, invstd, weight, has_bias, num_groups = cache
     n, c, length = x_hat.shape
-    dy3 = dy.reshape(x_hat.shape)
-    dbias = dy3.sum(axis=(0, 2)) if has_bias else None
-    dweight = None
-    if weight is not None:
-        dweight = (dy3 * x_hat).sum(axis=(0, 2))
-        dy3 = dy3 * weight[:, None]
+    dy3, dweight, dbias = channel_affine_backward(dy.reshape(x_hat.shape), x_hat, weight, has_bias)
     rows = (n * num_groups, c // num_groups * length)
     dx = normalize_rows_backward(dy3.reshape(rows), x_hat.reshape(rows), invstd)
     return dx.reshape(dy.shape), dweight, dbias
 
 
 __all__ = ["layer_norm_forward", "layer_norm_backward", "group_norm_forward", "group_norm_backward",
-           "normalize_rows", "normalize_rows_backward"]
+           "normalize_rows", "normalize_rows_backward", "channel_affine_backward"]

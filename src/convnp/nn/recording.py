@@ -44,7 +44,8 @@ def no_grad():
     """``with convnp.no_grad():`` runs forward passes that keep no caches (inference memory).
 
     Nothing is recorded, so ``backward`` cannot follow; layers still honour train/eval mode.
-    Thread-local: other threads keep recording.
+    A call made earlier and still waiting for its backward is left as it was. Thread-local:
+    other threads keep recording.
     """
     _state.no_grad = getattr(_state, "no_grad", 0) + 1
     try:
@@ -107,8 +108,11 @@ def call(layer, args, kwargs):
     """
     is_model = layer._records_calls
     if not grad_enabled():
-        out = layer.forward(*args, **kwargs)
-        layer._cache = None
+        if is_model:
+            return layer.forward(*args, **kwargs)      # its calls keep nothing; its own record stays
+        pending = layer._cache                          # a call still waiting for its backward stays too
+        out = layer.forward(*_unwrap(args), **kwargs)
+        layer._cache = pending
         return out
     tapes = _tapes()
     if not tapes:
