@@ -189,7 +189,8 @@ def progress(cases, record):
     for case in cases:
         result = record["results"].get(case["id"])
         if result is not None:
-            parts.append(f"{case['id']} {report.number(result['value'])} {case['metric'].split()[0]}")
+            unit = "images/s" if "baseline" in case else case["metric"].split()[0]  # a scaling row's parts
+            parts.append(f"{case['id']} {report.number(result['value'])} {unit}")
     return ", ".join(parts)
 
 

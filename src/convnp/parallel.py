@@ -95,7 +95,10 @@ def split(n, elements_per_item, blas=False):
     (the op's matrix products then run on BLAS's own threads). The split depends on n, the
     sizes and the thread count only, never on timing: results are reproducible.
     """
-    shards = min(get_num_threads(), n, (n * elements_per_item) // MIN_SHARD_ELEMENTS)
+    work = (n * elements_per_item) // MIN_SHARD_ELEMENTS
+    if work <= 1:  # first, and cheap: most calls of a batch-1 inference end here
+        return [(0, n)]
+    shards = min(get_num_threads(), n, work)
     if shards <= 1 or (blas and not _blas_controllers()):
         return [(0, n)]
     step, extra = divmod(n, shards)
@@ -119,12 +122,13 @@ def run(fn, shards, blas=False):
     has finished. A call from inside a shard, on one thread, or while another thread's op holds
     the pool runs all shards here, one after another (the same results: the split is the same).
     """
-    if len(shards) == 1 or get_num_threads() == 1 or getattr(_in_shard, "active", False):
-        if blas and len(shards) == 1 and shards[0][1] - shards[0][0] > 1 and get_num_threads() > 1:
+    if len(shards) == 1:
+        lo, hi = shards[0]
+        if blas and hi - lo > 1 and get_num_threads() > 1:
             with _one_blas_thread():
-                return _run_here(fn, shards)
-        return _run_here(fn, shards)
-    if not _region.acquire(blocking=False):
+                return [fn(0, lo, hi)]
+        return [fn(0, lo, hi)]
+    if get_num_threads() == 1 or getattr(_in_shard, "active", False) or not _region.acquire(blocking=False):
         return _run_here(fn, shards)
     try:
         with _one_blas_thread():

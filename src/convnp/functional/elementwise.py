@@ -29,6 +29,9 @@ def elementwise(kernel, inputs, dtypes):
     xp = backend.array_module(*inputs)
     shape = inputs[0].shape
     outs = [xp.empty(shape, dtype=d) for d in dtypes]
+    if inputs[0].size <= BLOCK_ELEMENTS:  # one block, one shard: no machinery (batch-1 inference)
+        kernel(*inputs, *outs)
+        return outs
     flat_in = [a.reshape(-1) for a in inputs]  # views of contiguous arrays (others are copied)
     flat_out = [o.reshape(-1) for o in outs]
 

@@ -32,9 +32,9 @@ def linear_forward(x, weight, bias=None, who="linear"):
     y = xp.empty((x.shape[0], weight.shape[0]), dtype=x.dtype)
 
     def shard(i, lo, hi):  # rows lo:hi, on every core (convnp.parallel)
-        xp.matmul(x[lo:hi], weight.T, out=y[lo:hi])
+        out = xp.matmul(x[lo:hi], weight.T, out=y[lo:hi])
         if bias is not None:
-            y[lo:hi] += bias
+            out += bias
 
     parallel.run(shard, _split(x.shape[0], weight), blas=True)
     return y, LinearCache(x, weight, bias is not None)
