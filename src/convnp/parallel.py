@@ -233,11 +233,6 @@ def _release_blas_control(lib):
         clear()
 
 
-def blas_architecture():
-    """The kernels each BLAS library chose for this CPU, e.g. ['OpenBLAS 0.3.31: Haswell'] ([] without threadpoolctl)."""
-    return [f"{lib.internal_api} {lib.version}: {getattr(lib, 'architecture', None)}" for lib in _blas_controllers()]
-
-
 def _after_fork_in_child():
     # The pool's threads do not exist in a forked child: it makes a new pool when it needs one.
     global _pool, _region
