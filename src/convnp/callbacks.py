@@ -5,7 +5,8 @@
                                       CSVLogger("history.csv")])
 
 A callback sees the TrainState (model, optimizer, history, epoch) and may set
-``state.stop_training``.
+``state.stop_training``. In a distributed run every process calls the callbacks with the same
+numbers (so they decide alike); a callback that writes files writes where ``state.rank == 0``.
 """
 import math
 
@@ -113,4 +114,5 @@ class CSVLogger(Callback):
         self.path = str(path)
 
     def on_epoch_end(self, state, row):
-        state.history.to_csv(self.path)
+        if getattr(state, "rank", 0) == 0:   # a distributed run: one process writes
+            state.history.to_csv(self.path)

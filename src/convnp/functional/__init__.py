@@ -20,6 +20,7 @@ from .activation_smooth import (celu_backward, celu_forward, logsigmoid_backward
                                 softplus_backward, softplus_forward, softsign_backward, softsign_forward)
 from .softmax import softmax_forward, softmax_backward, log_softmax_forward, log_softmax_backward
 from .norm import batch_norm_forward, batch_norm_backward
+from .sync_batch_norm import sync_batch_norm_forward, sync_batch_norm_backward
 from .layer_norm import group_norm_backward, group_norm_forward, layer_norm_backward, layer_norm_forward
 from .instance_norm import instance_norm_backward, instance_norm_forward
 from .local_response_norm import local_response_norm_backward, local_response_norm_forward

@@ -7,11 +7,16 @@ updated in place; otherwise the running statistics normalise it.
 import math
 from collections import namedtuple
 
+import numpy as np
+
 from .. import backend
 from .. import checks
 from . import norm_passes as passes
 
-BatchNormCache = namedtuple("BatchNormCache", "xc invstd weight has_bias training")
+# What backward needs: the centred input x - mean (N, C, L), 1/sqrt(var + eps) (C,), the weight or None,
+# whether there is a bias, the mode, the count M of values per channel the statistics came from
+# (over every process with allreduce) and the allreduce itself (None on one process).
+BatchNormCache = namedtuple("BatchNormCache", "xc invstd weight has_bias training count allreduce")
 
 
 def _check(x, running_mean, running_var, weight, bias, training, who):
@@ -38,12 +43,15 @@ def _check(x, running_mean, running_var, weight, bias, training, who):
 
 
 def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, training=False,
-                       momentum=0.1, eps=1e-5, who="batch_norm"):
+                       momentum=0.1, eps=1e-5, who="batch_norm", allreduce=None):
     """Per-channel normalisation y = (x - mean) / sqrt(var + eps) * weight + bias.
 
     Args: x; running_mean, running_var (C,) or None; weight, bias (C,) or None (meaning
     1 and 0); training (use batch statistics); momentum (weight of the new batch in the
-    running statistics); eps.
+    running statistics); eps; allreduce: None, or a function that returns the sum of a
+    float64 vector over every process (SyncBatchNorm's, see sync_batch_norm.py): the four
+    per-channel sums below, sum(x), sum((x - mean)^2), sum(dy) and sum(dy * x_hat), and the
+    count M are then those of the whole batch, spread over the processes.
     Shape: x (N, C), (N, C, L) or (N, C, H, W) -> y same; statistics over all axes but C,
     M = N * L (or N * H * W) values per channel.
     forward (training):
@@ -56,8 +64,8 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
       dbias = sum(dy),  dweight = sum(dy * x_hat)
       dx = weight / sqrt(var + eps) * (dy - dbias / M - x_hat * dweight / M)
     backward (not training): dx = dy * weight / sqrt(var + eps), dweight and dbias as above
-    Cache: BatchNormCache(xc = x - mean (N, C, L); invstd (C,) = 1 / sqrt(var + eps); weight
-    or None; has_bias; training); x_hat = xc * invstd is not stored.
+    Cache: BatchNormCache(xc = x - mean (N, C, L), invstd (C,), weight or None, has_bias,
+    training, count M, allreduce or None); x_hat = xc * invstd is not stored.
     How: five steps over the array forward, six backward, on every core (norm_passes.py).
     Plain version: norm_reference.py.
     Returns: (y, cache); backward returns (dx, dweight, dbias), None for an absent weight/bias.
@@ -72,8 +80,12 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
     m = x3.shape[0] * x3.shape[2]  # values per channel
     if training:
         total = passes.channel_sums(x3)
+        if allreduce is not None:
+            total, m = _sum_over_processes(allreduce, total, m)
         mean = total / m
         xc, squares = passes.centre(x3, mean)  # xc = x - mean, and sum(xc^2)
+        if allreduce is not None:
+            (squares,) = _sum_over_processes(allreduce, squares)
         var = squares / m
         if running_mean is not None:
             running_mean *= 1 - momentum
@@ -86,23 +98,49 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
     invstd = 1 / xp.sqrt(var + eps)
     # y = x_hat * weight + bias = xc * (invstd * weight) + bias
     y = passes.scale_shift(xc, invstd if weight is None else invstd * weight, bias)
-    return y.reshape(x.shape), BatchNormCache(xc, invstd, weight, bias is not None, training)
+    cache = BatchNormCache(xc, invstd, weight, bias is not None, training, m, allreduce if training else None)
+    return y.reshape(x.shape), cache
 
 
 def batch_norm_backward(dy, cache):
-    """(dx, dweight, dbias) from the cache of batch_norm_forward; see its docstring for the math."""
+    """(dx, dweight, dbias) from the cache of batch_norm_forward; see its docstring for the math.
+
+    With an allreduce, dx uses sum(dy) and sum(dy * x_hat) over every process, while dweight
+    and dbias stay this process's own sums (averaging gradients over the processes adds them up).
+    """
     xc, invstd, weight = cache.xc, cache.invstd, cache.weight
     dy3 = dy.reshape(xc.shape)
-    sum_dy, sum_dy_xc = passes.grad_sums(dy3, xc)
-    sum_dy_xhat = sum_dy_xc * invstd  # sum(dy * x_hat), x_hat = xc * invstd
+    dbias, sum_dy_xc = passes.grad_sums(dy3, xc)
+    dweight = sum_dy_xc * invstd  # sum(dy * x_hat), x_hat = xc * invstd
     scale = invstd if weight is None else weight * invstd
     if cache.training:
-        m = xc.shape[0] * xc.shape[2]
+        m, sum_dy, sum_dy_xhat = cache.count, dbias, dweight
+        if cache.allreduce is not None:
+            sum_dy, sum_dy_xhat = _sum_over_processes(cache.allreduce, dbias, dweight)
         # dx = scale * (dy - sum_dy / m - x_hat * sum_dy_xhat / m)
         dx = passes.input_grad(dy3, xc, sum_dy / m, invstd * sum_dy_xhat / m, scale)
     else:
         dx = passes.scaled(dy3, scale)
-    return dx.reshape(dy.shape), (None if weight is None else sum_dy_xhat), (sum_dy if cache.has_bias else None)
+    return dx.reshape(dy.shape), (None if weight is None else dweight), (dbias if cache.has_bias else None)
+
+
+def _sum_over_processes(allreduce, *parts):
+    """Each part (a (C,) array or a count) summed over every process, with one allreduce.
+
+    The parts travel in one float64 vector (a float32 count is exact only up to 2**24) and
+    come back in their own types: arrays in their dtype, the count as an int.
+    """
+    xp = backend.array_module(*[p for p in parts if not isinstance(p, int)])
+    sizes = [1 if isinstance(p, int) else p.size for p in parts]
+    packed = xp.concatenate([xp.asarray([p], dtype=np.float64) if isinstance(p, int) else p.astype(np.float64)
+                             for p in parts])
+    packed = allreduce(packed)
+    out, start = [], 0
+    for p, size in zip(parts, sizes):
+        chunk = packed[start:start + size]
+        out.append(int(round(float(chunk[0]))) if isinstance(p, int) else chunk.astype(p.dtype))
+        start += size
+    return out
 
 
 def _as_ncl(x):

@@ -14,6 +14,7 @@ from .activation import ReLU, LeakyReLU, ELU, GELU, Sigmoid, Tanh, Softmax, LogS
 from .activation_hard import ReLU6, Hardtanh, Hardsigmoid, Hardswish, PReLU
 from .activation_smooth import SiLU, Mish, SELU, CELU, Softplus, LogSigmoid, Softsign
 from .norm import BatchNorm1d, BatchNorm2d
+from .sync_batch_norm import SyncBatchNorm
 from .layer_norm import LayerNorm, GroupNorm
 from .instance_norm import InstanceNorm2d
 from .local_response_norm import LocalResponseNorm

@@ -55,11 +55,15 @@ class _BatchNorm(Layer):
             x, self.running_mean, self.running_var,
             self.weight.data if self.affine else None, self.bias.data if self.affine else None,
             training=self.training or not self.track_running_stats,
-            momentum=momentum, eps=self.eps, who=self,
+            momentum=momentum, eps=self.eps, who=self, allreduce=self._allreduce(),
         )
         if update:
             self.num_batches_tracked += 1
         return y
+
+    def _allreduce(self):
+        """None: this process's batch statistics (SyncBatchNorm sums them over every process)."""
+        return None
 
     def backward(self, dy, input_grad=True):
         dx, dweight, dbias = F.batch_norm_backward(dy, self.take_cache())

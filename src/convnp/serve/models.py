@@ -42,17 +42,18 @@ class ModelEntry:
     def load(self):
         """Load and check the file; on failure keep the reason in ``error`` and return it."""
         try:
-            ckpt = io.load(self.path, with_optimizer=True)
-            meta = ckpt.metadata if isinstance(ckpt.metadata, dict) else {}
+            model, meta = _read(self.path)
             self.input_shape = input_shape(meta.get("input_shape"))
-            self.layers, n_out = layer_table(ckpt.model, self.input_shape)
+            self.layers, n_out = layer_table(model, self.input_shape)
             self.classes = class_names(meta.get("classes"), n_out)
             self.dataset = meta.get("dataset") if isinstance(meta.get("dataset"), str) else None
             self.dark_background = self.input_shape[0] == 1 and expects_dark_background(self.dataset)
-            self.model = ckpt.model.eval()
+            self.model = model.eval()
             self.error = None
         except io.ModelFileError as e:          # its message names the file
             self.model, self.error = None, str(e)
+        except ImportError as e:                # an .onnx file without the onnx package
+            self.model, self.error = None, f"{self.path}: {e}"
         except (OSError, ValueError, TypeError) as e:
             self.model, self.error = None, f"{self.path}: {e}"
         return self.error
@@ -70,6 +71,18 @@ class ModelEntry:
         return {"id": self.id, "name": self.name, "input_shape": list(self.input_shape), "classes": self.classes,
                 "dataset": self.dataset, "dark_background": self.dark_background, "parameters": params,
                 "layers": self.layers, "has_filters": first_conv(self.model) is not None}
+
+
+def _read(path):
+    """(model, metadata) of a convnp model file, or of an .onnx file (its fixed input shape as metadata)."""
+    if str(path).lower().endswith(".onnx"):
+        from ..onnx.reader import load as load_onnx
+
+        model = load_onnx(os.fspath(path))
+        shape = model.input_shape()
+        return model, ({"input_shape": list(shape)} if shape else {})
+    ckpt = io.load(path, with_optimizer=True)
+    return ckpt.model, ckpt.metadata if isinstance(ckpt.metadata, dict) else {}
 
 
 def input_shape(value):
