@@ -106,6 +106,22 @@ def _compare_group(ours, theirs, dtype, what):
         assert_matches(mine, ref, dtype, f"{what} {name}")
 
 
+@pytest.fixture(params=[1, 2, 3])
+def threads(request, monkeypatch):
+    """Run a test with convnp on 1, 2 and 3 threads, every op split however small its work.
+
+    parallel.MIN_SHARD_ELEMENTS = 1: tests use tiny arrays, which would otherwise run in one
+    piece. The thread count (and BLAS's) is restored afterwards.
+    """
+    from convnp import parallel
+
+    monkeypatch.setattr(parallel, "MIN_SHARD_ELEMENTS", 1)
+    old = parallel.get_num_threads()
+    parallel.set_num_threads(request.param)
+    yield request.param
+    parallel.set_num_threads(old)
+
+
 # -- a skip that is seen: the summary says how many tests PyTorch's absence skipped ---------------
 TORCH_HINT = ("pip install torch (the CPU build is enough: pip install torch --index-url"
               " https://download.pytorch.org/whl/cpu), then run pytest again")
