@@ -41,6 +41,7 @@ MIN_SHARD_ELEMENTS = 1 << 17
 _lock = threading.Lock()          # guards the settings below
 _num_threads = None               # None until set_num_threads or the first get_num_threads
 _pool = None                      # a ThreadPoolExecutor of num_threads - 1 workers, made on first use
+_explicit = False                 # True once set_num_threads (or CONVNP_NUM_THREADS) chose the count
 _region = threading.Lock()        # held while one op's shards run; another op meanwhile runs inline
 _in_shard = threading.local()     # .active: this thread is running a shard (nested ops run inline)
 _blas = None                      # the BLAS controllers of threadpoolctl, [] without it, None: not looked up
@@ -58,16 +59,21 @@ def set_num_threads(n):
 
     Raises: TypeError when n is not an int, ValueError when n < 1.
     """
-    global _num_threads, _pool
+    global _num_threads, _pool, _explicit
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__} {n!r}")
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
     with _lock:
         # An op running now keeps the old pool until it ends; unreferenced, its threads then exit.
-        _num_threads, _pool = n, None
+        _num_threads, _pool, _explicit = n, None, True
     for lib in _blas_controllers():
         lib.set_num_threads(n)
+
+
+def chosen():
+    """True once a thread count was chosen (set_num_threads, or CONVNP_NUM_THREADS), not defaulted."""
+    return _explicit
 
 
 def get_num_threads():
