@@ -24,9 +24,9 @@ from .distributed import (DistributedLoader, allreduce_gradients, broadcast_buff
                           evaluate as evaluate_spread, stop_every_process)
 from .distributed.training import batch_totals, own_streams, shared_seed, world_for
 from .functional.activation import softmax_forward
-from .io import save as save_checkpoint
 from .nn.module import Layer, evaluating
 from .nn.recording import no_grad
+from .train_state import TrainState, generators_of, reseed, restore
 
 
 class TrainingError(FloatingPointError):
@@ -35,40 +35,6 @@ class TrainingError(FloatingPointError):
     def __init__(self, message, history):
         super().__init__(message)
         self.history = history
-
-
-class TrainState:
-    """What callbacks see: the model, optimizer, history, current epoch, and a stop switch."""
-
-    def __init__(self, model, optimizer, history, generators, scheduler=None):
-        self.model = model
-        self.optimizer = optimizer
-        self.scheduler = scheduler
-        self.history = history
-        self.generators = generators
-        self.epoch = 0
-        self.stop_training = False
-        self.rank = 0   # in a distributed run, this process's: only rank 0 writes files
-        self.saved_epoch = None   # the epoch that fit's checkpoint file holds, once fit wrote it
-
-    def rng_state(self):
-        """Bit-generator states of every Generator training draws from, by name."""
-        return {name: gen.bit_generator.state for name, gen in self.generators.items()}
-
-    def save(self, path, metadata=None):
-        """Write a checkpoint that ``fit(..., resume=convnp.io.load(path, with_optimizer=True))`` continues.
-
-        Its metadata holds "history" (History.to_dict()) and, with a scheduler,
-        "scheduler": {"class": "StepLR", "state": scheduler.state_dict()}.
-        Writes nothing on ranks other than 0 of a distributed run.
-        """
-        if self.rank != 0:
-            return
-        meta = {"history": self.history.to_dict(), **(metadata or {})}
-        if self.scheduler is not None:
-            meta["scheduler"] = {"class": type(self.scheduler).__name__, "state": self.scheduler.state_dict()}
-        save_checkpoint(path, self.model, self.optimizer, epoch=self.epoch,
-                        rng_state=self.rng_state(), metadata=meta)
 
 
 def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, scheduler=None,
@@ -116,13 +82,13 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     master = np.random.default_rng(seed)
     loader, val_loader = _loaders(train, val, batch_size, transform, master, world)
     progress = progress and (world is None or world.rank == 0)
-    generators = _generators(model, loader)
+    generators = generators_of(model, loader)
     if seed is not None:
-        _reseed(generators, master)
+        reseed(generators, master)
     history = History()
     state = TrainState(model, optimizer, history, generators, scheduler)
     if resume is not None:
-        _resume(state, resume)
+        restore(state, resume)
     if world is not None:
         broadcast_parameters(model, world=world)
         own_streams(generators, world.rank)   # Dropout: masks of their own on each process
@@ -135,24 +101,12 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
             kept = _kept(checkpoint, state.saved_epoch)
             row = _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, kept, world)
             if val_loader is not None:
-                v = (evaluate(model, val_loader, loss=loss) if world is None
-                     else evaluate_spread(model, val_loader, loss=loss, world=world))
-                row.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
+                row.update(_validation(model, val_loader, loss, world))
             _check_weights(model, epoch, history, kept)
             if scheduler is not None:
                 scheduler.step()
             row["seconds"] = time.perf_counter() - start
-            history.append(row)
-            state.epoch = epoch
-            if progress:
-                _tqdm().write(_summary_line(row, epochs))
-            if checkpoint is not None:
-                state.save(checkpoint, checkpoint_metadata)
-                state.saved_epoch = epoch
-            for cb in callbacks:
-                cb.on_epoch_end(state, row)
-            if state.stop_training:
-                history.stop_reason = history.stop_reason or "stopped by a callback"
+            if _end_of_epoch(state, row, epochs, progress, checkpoint, checkpoint_metadata, callbacks):
                 break
     except BaseException as error:
         if world is not None:   # report it and abort: the other processes would wait for ever
@@ -163,6 +117,29 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     for cb in callbacks:
         cb.on_train_end(state)
     return history
+
+
+def _validation(model, val_loader, loss, world):
+    """{"val_loss", "val_accuracy"} after an epoch (spread over the processes of a distributed run)."""
+    v = (evaluate(model, val_loader, loss=loss) if world is None
+         else evaluate_spread(model, val_loader, loss=loss, world=world))
+    return {"val_loss": v["loss"], "val_accuracy": v["accuracy"]}
+
+
+def _end_of_epoch(state, row, epochs, progress, checkpoint, checkpoint_metadata, callbacks):
+    """Record the finished epoch: history, summary line, checkpoint, callbacks; True to stop training."""
+    state.history.append(row)
+    state.epoch = row["epoch"]
+    if progress:
+        _tqdm().write(_summary_line(row, epochs))
+    if checkpoint is not None:
+        state.save(checkpoint, checkpoint_metadata)
+        state.saved_epoch = row["epoch"]
+    for cb in callbacks:
+        cb.on_epoch_end(state, row)
+    if state.stop_training:
+        state.history.stop_reason = state.history.stop_reason or "stopped by a callback"
+    return state.stop_training
 
 
 def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, kept, world=None):
@@ -330,52 +307,6 @@ def _as_loader(data, batch_size, who, **options):
         return DataLoader(data, batch_size=batch_size, **options)
     raise TypeError(f"{who}: expected a Dataset, an (images, labels) tuple or a DataLoader,"
                     f" got {type(data).__name__}")
-
-
-def _generators(model, loader):
-    """Every Generator that training draws from, by a stable name: the loader's, its
-    transform's, and each layer's (Dropout), so they can be seeded, saved and restored."""
-    gens = {}
-    if getattr(loader, "rng", None) is not None:
-        gens["loader"] = loader.rng
-    for i, t in enumerate(_transforms(getattr(loader, "transform", None))):
-        if isinstance(getattr(t, "rng", None), np.random.Generator):
-            gens[f"transform.{i}"] = t.rng
-    for name, m in model.named_modules():
-        for attr, value in vars(m).items():
-            if isinstance(value, np.random.Generator):
-                gens[f"model.{name}.{attr}" if name else f"model.{attr}"] = value
-    return gens
-
-
-def _transforms(t):
-    if t is None:
-        return []
-    return list(getattr(t, "transforms", [t]))
-
-
-def _reseed(generators, master):
-    """Give each non-loader Generator a fresh state drawn from ``master`` (seeded by the user)."""
-    for name, gen in generators.items():
-        if gen is not master:
-            gen.bit_generator.state = np.random.default_rng(master.integers(2**63)).bit_generator.state
-
-
-def _resume(state, checkpoint):
-    """Continue from a checkpoint: optimizer state, epoch, history, scheduler and RNG states."""
-    if checkpoint.optimizer_state is None:
-        raise ValueError("fit: the checkpoint to resume from holds no optimizer state")
-    state.model.load_state_dict(checkpoint.model.state_dict())
-    state.optimizer.load_state_dict(checkpoint.optimizer_state)
-    state.epoch = int(checkpoint.epoch or 0)
-    meta = checkpoint.metadata or {}
-    if meta.get("history"):
-        state.history.epochs = [dict(e) for e in meta["history"]["epochs"]]
-    for name, gen_state in (checkpoint.rng_state or {}).items():
-        if name in state.generators:
-            state.generators[name].bit_generator.state = gen_state
-    if state.scheduler is not None and "scheduler" in meta:
-        state.scheduler.load_state_dict(meta["scheduler"]["state"])
 
 
 def _tqdm():

@@ -10,7 +10,7 @@ they must be what ``convnp train`` writes, bounded, and consistent with the mode
   "dataset", "model_name"   str (at most MAX_TEXT characters)
   "border_mean"  the training images' mean border brightness, a number in [0, 255]
   "plan"         {"epochs", "batch_size", "seed", "data_dir"}: how the run was started
-  "history", "scheduler"    written by ``TrainState.save`` (train.py) for resuming
+  "history", "scheduler"    written by ``TrainState.save`` (train_state.py) for resuming
 
 A value that breaks these rules makes ``load`` raise ModelFileError (``save`` a ValueError).
 """
