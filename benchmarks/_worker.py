@@ -42,6 +42,11 @@ def thread_limits(framework, threads):
     tpc = _threadpoolctl()
     try:
         with tpc.threadpool_limits(limits=threads) if tpc else contextlib.nullcontext():
+            if framework == "convnp":
+                import convnp
+
+                if hasattr(convnp, "set_num_threads"):  # issue 12: convnp's own shards
+                    convnp.set_num_threads(threads)
             yield
     finally:
         if framework == "torch":
@@ -63,6 +68,8 @@ def framework_info(framework):
     tpc = _threadpoolctl()
     info = {"numpy": np.__version__, "convnp": convnp.__version__,
             "threadpools": tpc.threadpool_info() if tpc else "threadpoolctl not installed"}
+    if framework == "convnp" and hasattr(convnp, "get_num_threads"):
+        info["convnp_threads"] = convnp.get_num_threads()
     if framework == "convnp":
         try:
             info["numpy_build"] = np.show_config(mode="dicts").get("Build Dependencies")
@@ -73,6 +80,7 @@ def framework_info(framework):
 
     info.update(torch=torch.__version__, num_threads=torch.get_num_threads(),
                 num_interop_threads=torch.get_num_interop_threads(),
+                cpu_capability=getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)(),
                 mkldnn=torch.backends.mkldnn.is_available(), parallel_info=torch.__config__.parallel_info())
     return info
 

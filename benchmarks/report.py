@@ -36,10 +36,14 @@ def summarize(cases, raw):
     """Table rows (dicts) from ``raw[case id][framework] = [per-round result, ...]``."""
     rows = []
     for case in cases:
+        if case.get("hidden"):
+            continue
         row = {k: case[k] for k in ("id", "workload", "label", "metric", "better")}
         for fw in FRAMEWORKS:
             rounds = raw.get(case["id"], {}).get(fw)
             row[fw] = figure(case, rounds) if rounds else None
+            if row[fw] and "baseline" in case:
+                row[fw] = _speedup(row[fw], raw.get(case["baseline"], {}).get(fw))
         both = row["convnp"] and row["torch"]
         row["ratio"] = row["convnp"]["value"] / row["torch"]["value"] if both else None
         if "gflop" in case:
@@ -52,6 +56,16 @@ def summarize(cases, raw):
         row["losses_agree"] = _losses_agree(row)
         row["notes"] = _notes(row)
     return rows
+
+
+def _speedup(fig, baseline_rounds):
+    """A scaling figure: this case's figure over its baseline's (1 thread), round by round; None without one."""
+    if not baseline_rounds:
+        return None
+    base = [r["value"] for r in baseline_rounds]
+    ratios = [n / b for n, b in zip(fig["rounds"], base)]
+    return {"rounds": ratios, "value": statistics.median(ratios), "threads_value": fig["value"],
+            "one_thread_value": statistics.median(base), "cpu_per_wall": fig.get("cpu_per_wall")}
 
 
 def _losses_agree(row):
@@ -70,9 +84,11 @@ def _add_ceilings(rows, cases):
     """Each conv's GFLOP/s as a fraction of NumPy's matmul of its im2col size (gemm row)."""
     by_id = {row["id"]: row for row in rows}
     for case in cases:
+        if case["workload"] != "gemm":
+            continue
         gemm = by_id[case["id"]]
         conv = by_id.get(case.get("conv"))
-        if case["workload"] != "gemm" or conv is None or "convnp" not in gemm.get("gflops", {}):
+        if conv is None or "convnp" not in gemm.get("gflops", {}):
             continue
         ceiling = gemm["gflops"]["convnp"]
         conv["ceiling_gflops"] = ceiling
@@ -99,6 +115,9 @@ def _notes(row):
         if fw in gflops:
             share = f" ({100 * frac[fw]:.0f}% of GEMM)" if fw in frac else ""
             parts.append(f"{name} {gflops[fw]:.1f} GFLOP/s{share}")
+    for fw, name in (("convnp", "convnp"), ("torch", "PyTorch")):
+        if row[fw] and "one_thread_value" in row[fw]:
+            parts.append(f"{name} {number(row[fw]['one_thread_value'])} -> {number(row[fw]['threads_value'])} images/s")
     mem = [f"+{row[fw]['increase_mb']:.0f}" for fw in FRAMEWORKS if row[fw] and "increase_mb" in row[fw]]
     if mem:
         parts.append(f"training's own rise: {' / '.join(mem)} MB")

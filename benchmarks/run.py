@@ -6,7 +6,7 @@
     python benchmarks/run.py --no-torch               # convnp and the NumPy GEMM ceiling only
 
 Workloads (--workloads, comma-separated; default all): conv, gemm, lenet5-train, vgg-train,
-lenet5-infer, memory. Each framework runs in its own subprocess (benchmarks/_worker.py, one per
+lenet5-infer, memory, scaling (vgg_small training on --threads against 1 thread). Each framework runs in its own subprocess (benchmarks/_worker.py, one per
 workload and framework and round; one per memory case, since peak RSS belongs to a whole
 process), and the two alternate over --rounds rounds, the order flipped every round, so that a
 busy spell on a shared machine falls on both. Both get the same thread count, set in the
@@ -37,7 +37,8 @@ REPO = HERE.parent
 WORKER = HERE / "_worker.py"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
-                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "CONVNP_NUM_THREADS")
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")  # the SIMD the BLAS kernels and oneDNN pick from
 
 
 class WorkerError(RuntimeError):
@@ -87,14 +88,18 @@ def parse_args(argv=None):
 
 
 def machine_info():
-    """CPU model, core counts, memory, OS and Python, and the load when the run started."""
-    cpu, cores = platform.processor() or None, set()
+    """CPU model, vendor and SIMD flags, core counts, memory, OS and Python, the load when the run started."""
+    cpu, cores, vendor, flags = platform.processor() or None, set(), None, set()
     try:
         entry = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines() + [""]:
             key, _, value = (part.strip() for part in line.partition(":"))
             if key == "model name":
                 cpu = value
+            elif key == "vendor_id":
+                vendor = value
+            elif key == "flags":
+                flags = set(value.split())
             if key:
                 entry[key] = value
             elif entry:  # a blank line ends one logical CPU's entry
@@ -102,7 +107,9 @@ def machine_info():
                 entry = {}
     except OSError:  # not Linux
         pass
-    return {"cpu_model": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": usable_cpus(),
+    return {"cpu_model": cpu, "cpu_vendor": vendor,
+            "cpu_flags": {flag: flag in flags for flag in CPU_FLAGS} if flags else None,
+            "logical_cpus": os.cpu_count(), "usable_cpus": usable_cpus(),
             "physical_cores": len(cores) if cores and (None, None) not in cores else None,
             "memory_gb": _memory_gb(), "platform": platform.platform(), "python": platform.python_version(),
             "loadavg_start": _loadavg()}
@@ -156,8 +163,8 @@ def run_rounds(a, cases, frameworks, runner):
     for r in range(a.rounds):
         for group, group_cases in workloads.groups(cases):
             for fw in frameworks if r % 2 == 0 else frameworks[::-1]:
-                spec = {"framework": fw, "threads": a.threads, "seconds": a.seconds, "data_dir": a.data_dir,
-                        "cases": group_cases}
+                spec = {"framework": fw, "threads": group_cases[0].get("threads") or a.threads,
+                        "seconds": a.seconds, "data_dir": a.data_dir, "cases": group_cases}
                 start = time.perf_counter()
                 try:
                     record = runner(spec)
@@ -182,7 +189,8 @@ def progress(cases, record):
     for case in cases:
         result = record["results"].get(case["id"])
         if result is not None:
-            parts.append(f"{case['id']} {report.number(result['value'])} {case['metric'].split()[0]}")
+            unit = "images/s" if "baseline" in case else case["metric"].split()[0]  # a scaling row's parts
+            parts.append(f"{case['id']} {report.number(result['value'])} {unit}")
     return ", ".join(parts)
 
 
@@ -201,7 +209,9 @@ def main(argv=None, runner=None):
     data = "bundled MNIST sample" if a.data_dir == "sample" else a.data_dir
     print(f"convnp benchmarks: {', '.join(a.workloads)}; {a.threads} thread(s), {a.rounds} round(s),"
           f" {a.seconds:g} s per timed measurement{', QUICK sizes' if a.quick else ''}; data: {data}")
-    print(f"machine: {machine['cpu_model']}, {machine['usable_cpus']} usable CPUs, load {machine['loadavg_start']}")
+    flags = ", ".join(f for f, on in (machine["cpu_flags"] or {}).items() if on) or "unknown"
+    print(f"machine: {machine['cpu_model']}, {machine['usable_cpus']} usable CPUs ({flags}),"
+          f" load {machine['loadavg_start']}")
     load = machine["loadavg_start"]
     if load and load[0] > machine["usable_cpus"] - 0.5 * a.threads:
         print(f"WARNING: load average {load[0]:.1f} on {machine['usable_cpus']} CPUs: other processes compete for"
@@ -211,6 +221,8 @@ def main(argv=None, runner=None):
               ": convnp's figures and the NumPy GEMM ceiling only")
     raw, info, errors = run_rounds(a, cases, frameworks, runner)
     machine["loadavg_end"] = _loadavg()
+    machine["blas_kernel"] = blas_kernel(info)
+    print(f"NumPy's BLAS: {machine['blas_kernel'] or 'unknown (threadpoolctl missing)'}")
     rows = report.summarize(cases, raw)
     print()
     print(report.text_table(rows))
@@ -236,13 +248,25 @@ def main(argv=None, runner=None):
     return 1 if errors else 0
 
 
+def blas_kernel(info):
+    """The BLAS library and the kernel it chose for this CPU, as the convnp worker saw it (e.g.
+    'openblas 0.3.31, Haswell kernel'); None without threadpoolctl or a convnp worker."""
+    pools = info.get("convnp", {}).get("threadpools")
+    if not isinstance(pools, list):
+        return None
+    blas = [f"{p['internal_api']} {p.get('version')}, {p.get('architecture')} kernel" for p in pools
+            if p.get("user_api") == "blas"]
+    return "; ".join(blas) or None
+
+
 def write_outputs(a, results, rows):
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     m = results["machine"]
-    title = (f"{m['cpu_model']}, {a.threads} thread(s), {results['created']}"
-             f"{' (QUICK: not a measurement)' if a.quick else ''}")
+    load = f", load {m['loadavg_start'][0]:.1f}" if m["loadavg_start"] else ""
+    title = (f"{m['cpu_model']} ({m.get('blas_kernel') or 'BLAS kernel unknown'}), {a.threads} thread(s){load},"
+             f" {results['created']}{' (QUICK: not a measurement)' if a.quick else ''}")
     (out / "results.md").write_text(f"{title}\n\n{report.markdown_table(rows)}\n")
     png = report.chart(rows, out / "results.png", title)
     print(f"\nwrote {out / 'results.json'}, {out / 'results.md'}" + (f", {png}" if png else " (no chart: matplotlib missing or nothing to draw)"))

@@ -1,4 +1,4 @@
-"""Shared test helpers: the PyTorch comparison tolerance and random data."""
+"""Shared test helpers: the PyTorch comparison tolerance and random data; a visible PyTorch skip."""
 import numpy as np
 import pytest
 
@@ -104,3 +104,40 @@ def _compare_group(ours, theirs, dtype, what):
             assert err <= tol, f"{what} {name} (zero by construction): max error / group scale {err:.3g} > {tol:g}"
             continue
         assert_matches(mine, ref, dtype, f"{what} {name}")
+
+
+@pytest.fixture(params=[1, 2, 3])
+def threads(request, monkeypatch):
+    """Run a test with convnp on 1, 2 and 3 threads, every op split however small its work.
+
+    parallel.MIN_SHARD_ELEMENTS = 1: tests use tiny arrays, which would otherwise run in one
+    piece. The thread count (and BLAS's) is restored afterwards.
+    """
+    from convnp import parallel
+
+    monkeypatch.setattr(parallel, "MIN_SHARD_ELEMENTS", 1)
+    old = parallel.get_num_threads()
+    parallel.set_num_threads(request.param)
+    yield request.param
+    parallel.set_num_threads(old)
+
+
+# -- a skip that is seen: the summary says how many tests PyTorch's absence skipped ---------------
+TORCH_HINT = ("pip install torch (the CPU build is enough: pip install torch --index-url"
+              " https://download.pytorch.org/whl/cpu), then run pytest again")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """After the summary: "N tests skipped because PyTorch is not installed; to run them: ..."."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if _skipped_for_torch(r)]
+    if skipped:
+        tests = "1 test" if len(skipped) == 1 else f"{len(skipped)} tests"
+        terminalreporter.write_line(f"{tests} skipped because PyTorch is not installed (the reference"
+                                    f" they compare against); to run them: {TORCH_HINT}", yellow=True, bold=True)
+
+
+def _skipped_for_torch(report):
+    """True for a skip by pytest.importorskip("torch") (in a test, a fixture or at module level)."""
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    return "could not import 'torch'" in reason

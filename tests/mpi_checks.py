@@ -34,6 +34,16 @@ def test_the_world_is_two_processes():
     assert K == 2 and sorted(allgather(WORLD.rank)) == [0, 1]
 
 
+def test_the_processes_share_the_cores():
+    """Without CONVNP_NUM_THREADS, K processes on one machine take 1/K of its cores each."""
+    from convnp import parallel
+
+    if parallel.ENV_VARIABLE in os.environ:
+        pytest.skip("CONVNP_NUM_THREADS is set: it decides")
+    local = WORLD.comm.Split_type(__import__("mpi4py").MPI.COMM_TYPE_SHARED).Get_size()
+    assert parallel.get_num_threads() == max(1, parallel.usable_cores() // local)
+
+
 def test_collectives():
     x = np.full(3, WORLD.rank + 1.0)
     WORLD.allreduce(x)

@@ -9,6 +9,8 @@ from convnp import functional as F
 from convnp import gradcheck, nn
 from convnp.functional.activation import erf
 
+pytestmark = pytest.mark.usefixtures("threads")  # every test on 1, 2 and 3 threads (conftest.py)
+
 # name -> (our layer, torch layer's constructor name and arguments); dim is filled in for softmaxes
 CASES = {
     "relu": (lambda d: nn.ReLU(), ("ReLU",)),

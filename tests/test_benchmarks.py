@@ -43,14 +43,15 @@ def run_script(args, tmp_path):
 
 
 def expected_ids(bench):
-    return [c["id"] for c in bench["workloads"].make_cases(bench["workloads"].WORKLOADS, quick=True)]
+    return bench["workloads"].row_ids(bench["workloads"].make_cases(bench["workloads"].WORKLOADS, quick=True))
 
 
 def check_results(results, ids, frameworks):
     assert TOP_KEYS <= set(results)
     assert results["errors"] == []
     assert results["settings"]["frameworks"] == frameworks
-    assert {"cpu_model", "logical_cpus", "usable_cpus", "loadavg_start", "loadavg_end"} <= set(results["machine"])
+    assert {"cpu_model", "cpu_vendor", "cpu_flags", "blas_kernel", "logical_cpus", "usable_cpus", "loadavg_start",
+            "loadavg_end"} <= set(results["machine"])
     assert set(results["frameworks"]) == set(frameworks)
     assert "numpy" in results["frameworks"]["convnp"]
     assert [row["id"] for row in results["rows"]] == ids
@@ -98,6 +99,7 @@ def test_torch_worker_subprocess_gets_the_thread_count(bench, tmp_path):
     check_results(results, ["conv-1", "conv-2"], ["convnp", "torch"])
     torch_info = results["frameworks"]["torch"]
     assert torch_info["num_threads"] == 1
+    assert results["frameworks"]["convnp"]["convnp_threads"] == 1  # convnp.set_num_threads (issue 12)
     for info in results["frameworks"].values():  # threadpoolctl is optional ([bench] extra)
         if isinstance(info["threadpools"], list):
             assert all(pool["num_threads"] == 1 for pool in info["threadpools"]), info["threadpools"]
@@ -116,6 +118,23 @@ def test_torch_twin_is_the_same_network(bench, name):
         getattr(model, mode)()
         getattr(twin, mode)()
         assert_matches(model(x), to_numpy(twin(torch.from_numpy(x))), np.float32, f"{name} {mode}")
+
+
+def test_scaling_row_runs_one_thread_and_the_given_threads(bench, tmp_path):
+    seen = []
+
+    def runner(spec):
+        seen.append((spec["cases"][0]["id"], spec["threads"]))
+        return in_process(bench, spec)
+
+    code = bench["run"].main(["--quick", "--no-torch", "--threads", "2", "--workloads", "scaling", "--data-dir",
+                              "sample", "--out", str(tmp_path)], runner=runner)
+    assert code == 0
+    assert seen == [("scaling-vgg-1", 1), ("scaling-vgg", 2)]
+    (row,) = json.loads((tmp_path / "results.json").read_text())["rows"]
+    fig = row["convnp"]
+    assert row["id"] == "scaling-vgg" and fig["value"] == fig["threads_value"] / fig["one_thread_value"]
+    assert "convnp " in row["notes"] and "images/s" in row["notes"]
 
 
 def test_flop_counts(bench):

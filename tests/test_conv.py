@@ -7,6 +7,8 @@ from convnp import functional as F
 from convnp import nn
 from convnp.gradcheck import check_function, check_layer
 
+pytestmark = pytest.mark.usefixtures("threads")  # every test on 1, 2 and 3 threads (conftest.py)
+
 # -- numerical gradient checks (float64) ------------------------------------------------------
 
 # (layer arguments, input shape); each check stays at a few hundred perturbed entries.

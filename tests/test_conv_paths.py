@@ -16,6 +16,8 @@ from convnp.functional import conv_reference as reference
 from convnp.functional import conv_tuning
 from convnp.gradcheck import check_layer
 
+pytestmark = pytest.mark.usefixtures("threads")  # every test on 1, 2 and 3 threads (conftest.py)
+
 
 def assert_close(ours, ref, dtype, what=""):
     """The same sums in another order: max |ours - ref| / max |ref| within 256 units of the dtype's epsilon."""

@@ -1,7 +1,9 @@
 """Downloads against a local HTTP server on 127.0.0.1 started by the tests (no internet needed)."""
+import errno
 import gzip
 import hashlib
 import os
+import re
 import socket
 import threading
 import urllib.request
@@ -228,9 +230,34 @@ def test_mnist_offline_nothing_cached(monkeypatch, down_url, tmp_path):
     assert message.startswith("mnist: could not download train-images-idx3-ubyte.gz, tried: ")
     assert down_url + "train-images" in message and down_url + "second/train-images" in message
     assert "--data-dir" in message and "mnist_sample()" in message
-    assert leftovers(tmp_path / "mnist") == []
+    assert not (tmp_path / "mnist").exists()       # the cache folder made for the download is gone again
     with pytest.raises(FileNotFoundError, match=r"mnist: train-images-idx3-ubyte.gz not found in the cache .* and download=False\. Offline\?"):
         mnist(download=False)
+
+
+def test_failed_download_removes_the_folders_it_created(down_url, server, tmp_path):
+    with pytest.raises(DownloadError):
+        download_file("f.gz", tmp_path / "a" / "b", md5(b""), [down_url], who="t")
+    assert leftovers(tmp_path) == []                # a/ and a/b/ were made for it: removed
+    (tmp_path / "keep").mkdir()
+    with pytest.raises(DownloadError):
+        download_file("f.gz", tmp_path / "keep" / "new", md5(b""), [server.url + "/none/"], who="t")
+    assert leftovers(tmp_path) == ["keep"] and leftovers(tmp_path / "keep") == []   # an existing folder stays
+
+
+def test_full_disk_stops_at_once_and_names_the_file(server, monkeypatch, tmp_path):
+    server.serve("/a/file.bin", PAYLOAD)
+    server.serve("/b/file.bin", PAYLOAD)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    dest = tmp_path / "cache" / "file.bin"
+    with pytest.raises(DownloadError, match=rf"^t: cannot write {re.escape(str(dest))}: No space left on device$"):
+        download_file("file.bin", tmp_path / "cache", md5(PAYLOAD), [server.url + "/a/", server.url + "/b/"], who="t")
+    assert server.hits == {"/a/file.bin": 1}         # the disk, not the mirror: no second mirror tried
+    assert leftovers(tmp_path) == []
 
 
 def test_unwritable_folder(tmp_path):

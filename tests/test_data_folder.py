@@ -1,5 +1,9 @@
 """image_folder and load_image on image files written by the tests with Pillow."""
+import re
+import struct
 import sys
+import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -81,7 +85,7 @@ def test_errors(tmp_path, rng):
 def test_pillow_missing(tmp_path, monkeypatch, rng):
     save(tmp_path / "a" / "1.png", rng.integers(0, 256, (4, 4), dtype=np.uint8))
     monkeypatch.setitem(sys.modules, "PIL", None)  # makes `from PIL import ...` fail
-    with pytest.raises(ImportError, match=r"image_folder needs Pillow to decode images: pip install convnp\[image\]"):
+    with pytest.raises(ImportError, match=r"image_folder needs Pillow to decode images: pip install 'convnp\[image\]'"):
         image_folder(tmp_path)
 
 
@@ -92,3 +96,31 @@ def test_load_image(tmp_path, rng):
     assert load_image(tmp_path / "one.png", size=28).shape == (1, 28, 28)
     with pytest.raises(FileNotFoundError, match="load_image: image .*nope.png' does not exist"):
         load_image(tmp_path / "nope.png")
+
+
+def png_header_only(path, width, height):
+    """A 60-byte PNG that declares width x height grey pixels and holds none: Pillow reads the size."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("side, message", [
+    (10000, r"is 10000x10000 pixels \(100,000,000\); images of more than 89,478,485 pixels are refused before"
+            r" decoding \(a decompression bomb guard\): scale it down first$"),
+    (20000, r"has more than 178,956,970 pixels; images of more than 89,478,485 pixels are refused before"
+            r" decoding \(a decompression bomb guard\): scale it down first$"),
+])
+def test_huge_image_is_refused_before_decoding_without_pillows_warning(tmp_path, side, message):
+    bomb = png_header_only(tmp_path / "bomb.png", side, side)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=rf"^predict: {re.escape(str(bomb))} " + message):
+            load_image(bomb, size=28, who="predict")
+    assert caught == []                               # Pillow's DecompressionBombWarning is not printed
+    ok = png_header_only(tmp_path / "ok.png", 9000, 9000)       # 81 million: under the limit, so decoded
+    with pytest.raises(ValueError, match=r"predict: cannot decode .*ok.png"):   # (and found to hold no pixels)
+        load_image(ok, size=28, who="predict")

@@ -7,6 +7,8 @@ from convnp import functional as F
 from convnp import nn
 from convnp.gradcheck import check_function, check_layer
 
+pytestmark = pytest.mark.usefixtures("threads")  # every test on 1, 2 and 3 threads (conftest.py)
+
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -1,106 +1,15 @@
-"""Model files: round trips bit for bit, checkpoints, every kind of bad file, atomic writes."""
-import io as pyio
-import json
+"""Model files: round trips bit for bit, checkpoints, JSON-native values, format 1, checked metadata.
+
+Damaged, tampered and malicious files, and atomic writes: test_io_bad_files.py.
+"""
 import os
-import pickle
-import zipfile
 
 import numpy as np
 import pytest
 
 from convnp import io, nn, optim
-from convnp.nn.module import Layer, Parameter
-
-
-# -- helpers -------------------------------------------------------------------------------
-class Scale(Layer):
-    """y = x * weight + offset: a layer of the test's own, with a parameter and a buffer."""
-
-    _buffers = ("offset",)
-
-    def __init__(self, features, init=1.0):
-        super().__init__()
-        self.features, self.init = features, init
-        self.weight = Parameter(np.full(features, init, dtype=np.float32))
-        self.offset = np.zeros(features, dtype=np.float32)
-
-    def forward(self, x):
-        return x * self.weight.data + self.offset
-
-    def config(self):
-        return {"features": self.features, "init": self.init}
-
-
-class Wrap(Layer):
-    """A layer that takes another layer as a constructor argument."""
-
-    def __init__(self, inner, factor=(1, 2)):
-        super().__init__()
-        self.inner, self.factor = inner, factor
-
-    def forward(self, x):
-        return self.inner(x) * self.factor[1]
-
-    def config(self):
-        return {"inner": self.inner, "factor": self.factor}
-
-
-io.register_layer(Scale)
-io.register_layer(Wrap)
-
-
-def small_cnn(rng=0):
-    """Conv, BatchNorm, ReLU, MaxPool, a Residual block with a shortcut, Flatten, Linear, Dropout."""
-    rng = np.random.default_rng(rng)
-    block = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1, bias=False, rng=rng), nn.BatchNorm2d(6), nn.ReLU())
-    shortcut = nn.Sequential(nn.Conv2d(4, 6, 1, bias=False, rng=rng), nn.BatchNorm2d(6))
-    return nn.Sequential(
-        nn.Conv2d(2, 4, 3, padding=1, rng=rng), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Residual(block, shortcut), nn.Residual(nn.Sequential(nn.Conv2d(6, 6, (1, 3), padding="same", rng=rng))),
-        nn.Flatten(), nn.Dropout(0.25, rng=rng), nn.Linear(6 * 4 * 4, 5, rng=rng),
-    )
-
-
-def trained_cnn(dtype=np.float32):
-    """small_cnn with non-trivial running statistics, put in eval mode."""
-    model = small_cnn().to(dtype)
-    rng = np.random.default_rng(1)
-    for _ in range(3):
-        model(rng.normal(2.0, 3.0, size=(4, 2, 8, 8)).astype(dtype))
-    return model.eval()
-
-
-def batch(dtype=np.float32, seed=2):
-    return np.random.default_rng(seed).normal(size=(3, 2, 8, 8)).astype(dtype)
-
-
-def entries(path):
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
-
-
-def write_entries(path, arrays):
-    with open(path, "wb") as f:   # a file object: np.savez would append ".npz" to a name
-        np.savez(f, **arrays)
-
-
-def header(path):
-    return json.loads(entries(path)["__convnp__"].tobytes().decode())
-
-
-def rewrite_header(path, change):
-    arrays = entries(path)
-    h = json.loads(arrays["__convnp__"].tobytes().decode())
-    change(h)
-    arrays["__convnp__"] = np.frombuffer(json.dumps(h).encode(), dtype=np.uint8)
-    write_entries(path, arrays)
-
-
-@pytest.fixture
-def saved(tmp_path):
-    path = tmp_path / "model.npz"
-    io.save(path, trained_cnn())
-    return path
+from convnp.nn.module import Layer
+from io_helpers import Pad, Scale, Wrap, batch, entries, header, rewrite_header, saved, small_cnn, trained_cnn  # noqa: F401
 
 
 # -- round trips ---------------------------------------------------------------------------
@@ -137,7 +46,7 @@ def test_file_is_a_plain_npz_with_a_json_description(saved):
     arrays = entries(saved)
     assert "model/0.weight" in arrays and "model/1.running_var" in arrays
     h = header(saved)
-    assert h["format_version"] == io.FORMAT_VERSION == 1
+    assert h["format_version"] == io.FORMAT_VERSION == 2
     arch = h["architecture"]
     assert arch["class"] == "Sequential"
     assert [layer["class"] for layer in arch["layers"]] == [
@@ -148,15 +57,39 @@ def test_file_is_a_plain_npz_with_a_json_description(saved):
 
 
 def test_custom_registered_layer_round_trip(tmp_path):
-    model = nn.Sequential(Scale(3, init=0.5), Wrap(nn.Sequential(Scale(3)), factor=(2, 3)))
+    model = nn.Sequential(Scale(3, init=0.5), Pad((2, 3), fill={"value": 1.5}), Scale(8))
     model.layers[0].offset[:] = [1, 2, 3]
-    model.layers[1].inner.layers[0].weight.data[:] = [4, 5, 6]
+    model.layers[2].weight.data[:] = np.arange(8)
     io.save(tmp_path / "m.npz", model)
     loaded = io.load(tmp_path / "m.npz")
-    assert loaded.layers[1].factor == (2, 3)     # a tuple stays a tuple
-    assert loaded.layers[0].init == 0.5
+    assert loaded.layers[1].sides == [2, 3]      # JSON-native: a tuple comes back as a list
+    assert loaded.layers[1].fill == {"value": 1.5} and loaded.layers[0].init == 0.5
     x = np.arange(6, dtype=np.float32).reshape(2, 3)
     np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def test_a_layer_given_to_a_constructor_is_described_in_place(tmp_path):
+    model = nn.Sequential(Wrap(nn.Sequential(Scale(3, init=2.0)), factor=(2, 3)))
+    io.save(tmp_path / "m.npz", model)
+    assert header(tmp_path / "m.npz")["architecture"]["layers"][0]["config"] == {
+        "inner": {"__layer__": {"class": "Sequential", "layers": [
+            {"class": "Scale", "config": {"features": 3, "init": 2.0}}]}}, "factor": [2, 3]}
+    loaded = io.load(tmp_path / "m.npz")
+    assert loaded.layers[0].factor == [2, 3]      # JSON-native: a tuple comes back as a list
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(loaded(x), model(x))
+
+
+def test_config_values_must_be_json_native(tmp_path):
+    with pytest.raises(TypeError, match=r"cannot store config value 'fill'\['w'\] of the layer at the top level,"
+                                        r" a ndarray; allowed: None, bool, int, float, str, list, tuple, dict"):
+        io.save(tmp_path / "m.npz", Pad(fill={"value": 0.0, "w": np.ones(2)}))
+    with pytest.raises(TypeError, match=r"config value 'fill' of the layer at the top level has the key 1;"
+                                        r" keys must be str"):
+        io.save(tmp_path / "m.npz", Pad(fill={"value": 0.0, 1: 2}))
+    with pytest.raises(TypeError, match=r"cannot store config value 'sides' of the layer at the top level, a set"):
+        io.save(tmp_path / "m.npz", Pad(sides={1, 2}))
+    assert os.listdir(tmp_path) == []
 
 
 def test_register_layer_checks():
@@ -268,9 +201,9 @@ def test_optimizer_state_round_trips_with_types(tmp_path):
     io.save(tmp_path / "c.npz", model, opt)
     state = io.load(tmp_path / "c.npz", with_optimizer=True).optimizer_state
     original = opt.state_dict()
-    assert state["param_groups"] == original["param_groups"]
-    assert isinstance(state["param_groups"][0]["betas"], tuple)
-    assert list(state["state"]) == list(original["state"])      # int keys stay ints
+    assert state["param_groups"][0]["betas"] == [0.9, 0.999]    # JSON-native: a tuple comes back as a list
+    assert state["param_groups"] == [{**g, "betas": list(g["betas"])} for g in original["param_groups"]]
+    assert list(state["state"]) == list(original["state"])      # int keys (parameter numbers) stay ints
     first = state["state"][0]
     assert isinstance(first["step"], int) and first["step"] == 1
     assert first["exp_avg"].dtype == np.float32
@@ -281,20 +214,22 @@ def test_metadata_and_rng_states_round_trip(tmp_path):
             "philox": np.random.Generator(np.random.Philox(3))}
     for g in gens.values():
         g.random(5)
-    metadata = {"classes": ["a", "b"], "shape": (1, 28, 28), 7: None, "lr": np.float32(0.1),
+    metadata = {"classes": ["a", "b"], "shape": (1, 28, 28), "seven": None, "lr": np.float32(0.1),
                 "mean": np.array([0.5, 0.25]), "nested": [{"x": (np.int64(2), 3.5)}], "big": 2**100,
-                "dtype": np.dtype(np.float32), "__odd": True, "inf": float("inf")}
+                "__odd": True, "inf": float("inf"), "flag": np.bool_(True)}
     io.save(tmp_path / "c.npz", nn.Sequential(Scale(2)), epoch=0,
             rng_state={k: g.bit_generator.state for k, g in gens.items()}, metadata=metadata)
     ckpt = io.load(tmp_path / "c.npz", with_optimizer=True)
     assert ckpt.optimizer_state is None and ckpt.optimizer_class is None and ckpt.epoch == 0
     m = ckpt.metadata
     assert list(m) == list(metadata)
-    assert m["shape"] == (1, 28, 28) and m[7] is None and m["big"] == 2**100 and m["__odd"] is True
-    assert type(m["lr"]) is np.float32 and m["lr"] == np.float32(0.1)
+    # JSON-native: tuples come back as lists, NumPy numbers as Python numbers; arrays as arrays
+    assert m["shape"] == [1, 28, 28] and m["seven"] is None and m["big"] == 2**100 and m["__odd"] is True
+    assert type(m["lr"]) is float and m["lr"] == float(np.float32(0.1))
+    assert m["mean"].dtype == np.float64
     np.testing.assert_array_equal(m["mean"], metadata["mean"])
-    assert m["nested"][0]["x"] == (2, 3.5) and type(m["nested"][0]["x"][0]) is np.int64
-    assert m["dtype"] == np.float32 and m["inf"] == float("inf")
+    assert m["nested"][0]["x"] == [2, 3.5] and type(m["nested"][0]["x"][0]) is int
+    assert m["inf"] == float("inf") and m["flag"] is True
     for name, g in gens.items():
         fresh = np.random.Generator(type(g.bit_generator)())
         fresh.bit_generator.state = ckpt.rng_state[name]
@@ -315,6 +250,12 @@ def test_save_refuses_values_it_cannot_store(tmp_path):
     model = nn.Sequential(Scale(2))
     with pytest.raises(TypeError, match=r"cannot store metadata\['s'\], a set"):
         io.save(tmp_path / "m.npz", model, metadata={"s": {1, 2}})
+    with pytest.raises(TypeError, match=r"cannot store metadata\['d'\], a Float32DType"):
+        io.save(tmp_path / "m.npz", model, metadata={"d": np.dtype(np.float32)})
+    with pytest.raises(TypeError, match=r"metadata has the key 7; keys must be str \(and not '__array__'\)"):
+        io.save(tmp_path / "m.npz", model, metadata={7: None})
+    with pytest.raises(TypeError, match=r"metadata\['a'\] has the key '__array__'"):
+        io.save(tmp_path / "m.npz", model, metadata={"a": {"__array__": "metadata/0"}})
     with pytest.raises(TypeError, match=r"metadata\[0\] is an array of dtype object; .*no pickle"):
         io.save(tmp_path / "m.npz", model, metadata=[np.array([None])])
     with pytest.raises(TypeError, match=r"epoch must be an int or None, got 1.5"):
@@ -327,198 +268,58 @@ def test_save_refuses_values_it_cannot_store(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-# -- bad files ---------------------------------------------------------------------------------
-def test_not_an_npz(tmp_path):
-    path = tmp_path / "notes.txt"
-    path.write_text("hello")
-    with pytest.raises(io.ModelFileError, match=r"notes.txt: not a convnp model file: expected an .npz archive"):
-        io.load(path)
-    path.write_bytes(b"")
-    with pytest.raises(ValueError, match=r"the file is empty"):
-        io.load(path)
-    with pytest.raises(FileNotFoundError):
-        io.load(tmp_path / "missing.npz")
+# -- format 1 and the metadata the commands use ------------------------------------------------
+def test_format_1_files_still_load():
+    """tests/data/format1_checkpoint.npz was written by convnp before the JSON-native codec (format 1)."""
+    path = os.path.join(os.path.dirname(__file__), "data", "format1_checkpoint.npz")
+    saved = entries(path)
+    assert header(path)["format_version"] == 1
+    ckpt = io.load(path, with_optimizer=True)
+    for key, value in ckpt.model.state_dict().items():
+        np.testing.assert_array_equal(value, saved[f"model/{key}"], err_msg=key)
+    assert ckpt.epoch == 1 and ckpt.rng().random() == np.random.default_rng(5).random()
+    m = ckpt.metadata
+    assert m["shape"] == [1, 6, 6] and m["classes"] == ["a", "b", "c"] and m["history"]["epochs"][0]["loss"] == 1.5
+    assert m["lr"].shape == () and m["lr"] == np.float32(0.5)       # a tagged NumPy scalar: a 0-d array now
+    np.testing.assert_array_equal(m["mean"], np.arange(3.0))
+    assert list(ckpt.optimizer_state["state"]) == [0, 1, 2, 3]      # tagged int keys
+    opt = io.build_optimizer(ckpt)
+    assert opt.param_groups[0]["betas"] == (0.9, 0.999) and opt.state_dict()["state"][0]["step"] == 2
+    np.testing.assert_array_equal(opt.state_dict()["state"][3]["exp_avg"], saved["optimizer/6"])
 
 
-def test_truncated_file(saved):
-    data = saved.read_bytes()
-    saved.write_bytes(data[: len(data) // 2])
-    with pytest.raises(io.ModelFileError, match=r"model.npz: the file is truncated or damaged"):
-        io.load(saved)
-
-
-def test_corrupted_bytes_are_detected(saved):
-    data = bytearray(saved.read_bytes())
-    with zipfile.ZipFile(saved) as z:
-        info = z.getinfo("model/0.weight.npy")
-    spot = info.header_offset + 30 + len(info.filename) + info.file_size - 5   # inside the weights
-    data[spot] ^= 0xFF
-    saved.write_bytes(bytes(data))
-    with pytest.raises(io.ModelFileError, match=r"truncated or damaged .*(CRC|crc)"):
-        io.load(saved)
-
-
-def test_missing_architecture_entry(tmp_path):
-    path = tmp_path / "plain.npz"
-    write_entries(path, {"weight": np.ones(3)})
-    with pytest.raises(io.ModelFileError, match=r"plain.npz: no architecture entry \(__convnp__\)"):
-        io.load(path)
-
-
-def test_zip_member_that_is_not_an_array(tmp_path):
-    path = tmp_path / "m.npz"
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("__convnp__.npy", b'{"format": "convnp-model"}')
-    with pytest.raises(io.ModelFileError, match=r"entry '__convnp__' is not a NumPy array"):
-        io.load(path)
-
-
-def test_tampered_json(saved):
-    arrays = entries(saved)
-    arrays["__convnp__"] = np.frombuffer(b'{"format": "convnp-model", "format_version": 1, "archi', dtype=np.uint8)
-    write_entries(saved, arrays)
-    with pytest.raises(io.ModelFileError, match=r"model.npz: the description \(__convnp__\) is not valid JSON"):
-        io.load(saved)
-
-
-@pytest.mark.parametrize("change, message", [
-    (lambda h: h["architecture"]["layers"].__setitem__(2, {"class": "ReLU", "config": {}, "x": 1}),
-     r"ReLU at layer '2': expected the keys \['class', 'config'\], got \['class', 'config', 'x'\]"),
-    (lambda h: h["architecture"].__setitem__("layers", {"0": 1}),
-     r"Sequential at the top level: 'layers' must be a list"),
-    (lambda h: h["architecture"]["layers"][0]["config"].__setitem__("kernel_size", 0),
-     r"cannot rebuild Conv2d at layer '0' from config .*: ValueError: Conv2d: kernel_size must be >= 1"),
-    (lambda h: h["architecture"]["layers"][4].__setitem__("block", 3),
-     r"expected a layer description .* at layer '4.block', got 3"),
-    (lambda h: h.__setitem__("training", [True]),
-     r"'training' should list 19 true/false modes, one per layer, got \[true\]"),
-    (lambda h: h.__setitem__("epoch", "2"), r"epoch must be an int or null"),
-    (lambda h: h.__setitem__("extra", 1), r"the description should have the keys"),
-    (lambda h: h.__setitem__("format_version", "1"), r"invalid format_version '1'"),
-    (lambda h: h.__setitem__("metadata", {"__array__": "model/0.weight"}), r"refers to an entry 'model/0.weight'"),
-    (lambda h: h.__setitem__("metadata", {"__eval__": "1"}), r"metadata: unexpected tagged value"),
-    (lambda h: h.__setitem__("rng_state", {"bit_generator": "PCG64", "state": {}}), r"rng_state is not a valid"),
+@pytest.mark.parametrize("metadata, message", [
+    ({"input_shape": [1, 100000, 100000]}, r"metadata 'input_shape' \[1, 100000, 100000\] is too large: expected"
+                                           r" H, W <= 16384 and C\*H\*W <= 16,777,216, got C\*H\*W = 10,000,000,000"),
+    ({"input_shape": [2, 4000, 4000]}, r"metadata 'input_shape' \[2, 4000, 4000\] is too large"),
+    ({"input_shape": [1, 28]}, r"metadata 'input_shape' must be \[C, H, W\] with positive ints, got \[1, 28\]"),
+    ({"input_shape": [1, 0, 8]}, r"metadata 'input_shape' must be \[C, H, W\] with positive ints"),
+    ({"input_shape": [3, 8, 8]}, r"metadata 'input_shape' \[3, 8, 8\] does not fit the model: Conv2d\(2, 4,"),
+    ({"input_shape": [2, 16, 16]}, r"metadata 'input_shape' \[2, 16, 16\] does not fit the model: Linear\(96, 5\): expected"),
+    ({"input_shape": [2, 8, 8], "classes": ["a", "b"]},
+     r"metadata 'classes' names 2 classes but the model's output for input \[2, 8, 8\] is \(N, 5\), expected \(N, 2\)"),
+    ({"classes": ["a", "a"]}, r"metadata 'classes' must name each class once"),
+    ({"classes": [1.5, 2]}, r"metadata 'classes' must be a list of 1 to 100,000 class names \(str or int\),"
+                            r" got \[1.5, 2\]"),
+    ({"dataset": 7}, r"metadata 'dataset' must be a str of at most 4096 characters, got 7"),
+    ({"border_mean": 300}, r"metadata 'border_mean' must be a number in \[0, 255\], got 300"),
+    ({"plan": {"epochs": 0, "batch_size": 1, "seed": 0, "data_dir": None}},
+     r"metadata 'plan': epochs must be an int in \[1, 1000000\], got 0"),
+    ({"history": {"epochs": [1]}}, r"metadata 'history' must be \{'epochs': "),
+    ({"scheduler": {"class": "StepLR"}}, r"metadata 'scheduler' must be \{'class': name, 'state': \{...\}\}"),
 ])
-def test_tampered_description(saved, change, message):
-    rewrite_header(saved, change)
-    with pytest.raises(io.ModelFileError, match=r"model\.npz: (.* )?" + message):
+def test_metadata_that_the_commands_use_is_checked_and_bounded(saved, tmp_path, metadata, message):
+    """A model file is not trusted: input_shape would size predict's images, classes name its outputs."""
+    rewrite_header(saved, lambda h: h.__setitem__("metadata", metadata))
+    with pytest.raises(io.ModelFileError, match=r"model\.npz: " + message):
         io.load(saved)
+    with pytest.raises(ValueError, match=r"convnp.save: " + message):
+        io.save(tmp_path / "again.npz", trained_cnn(), metadata=metadata)
+    assert not (tmp_path / "again.npz").exists()
 
 
-def test_newer_format_version(saved):
-    rewrite_header(saved, lambda h: h.__setitem__("format_version", 2))
-    with pytest.raises(io.ModelFileError, match=r"model.npz: written by a newer convnp \(format 2\);"
-                                                r" this version reads format 1: upgrade convnp"):
-        io.load(saved)
-
-
-def test_unknown_layer_class(saved):
-    rewrite_header(saved, lambda h: h["architecture"]["layers"][2].__setitem__("class", "Evil"))
-    with pytest.raises(io.ModelFileError,
-                       match=r"model.npz: unknown layer class 'Evil' at layer '2'; known classes: .*Conv2d"):
-        io.load(saved)
-
-
-def test_weights_that_do_not_fit(saved):
-    rewrite_header(saved, lambda h: h["architecture"]["layers"][8]["config"].__setitem__("out_features", 3))
-    with pytest.raises(io.ModelFileError, match=r"model.npz: the weights do not fit the described layers: "
-                                                r".*8.weight: expected shape \(3, 96\), got \(5, 96\)"):
-        io.load(saved)
-
-
-def test_missing_and_unexpected_entries(saved):
-    arrays = entries(saved)
-    arrays["model/9.weight"] = arrays.pop("model/1.running_mean")
-    write_entries(saved, arrays)
-    with pytest.raises(io.ModelFileError, match=r"missing keys \['1.running_mean'\]; unexpected keys \['9.weight'\]"):
-        io.load(saved)
-    arrays = entries(saved)
-    arrays["model/1.running_mean"] = arrays.pop("model/9.weight")
-    arrays["stowaway"] = np.zeros(2)
-    write_entries(saved, arrays)
-    with pytest.raises(io.ModelFileError, match=r"entries \['stowaway'\] are not described"):
-        io.load(saved)
-
-
-class _Tripwire:
-    """Unpickling this calls _tripped: the test checks that load never unpickles."""
-
-    def __reduce__(self):
-        return (_tripped, ())
-
-
-_TRIPPED = []
-
-
-def _tripped():
-    _TRIPPED.append(1)
-    return 0
-
-
-def test_pickle_inside_is_refused(saved):
-    arrays = entries(saved)
-    payload = np.empty(1, dtype=object)
-    payload[0] = _Tripwire()
-    buffer = pyio.BytesIO()
-    np.savez(buffer, **arrays, **{"metadata/0": payload})   # np.savez pickles object arrays
-    saved.write_bytes(buffer.getvalue())
-    with pytest.raises(io.ModelFileError, match=r"refused: entry 'metadata/0' holds pickled Python objects"):
-        io.load(saved)
-    assert _TRIPPED == []
-    pickle.loads(pickle.dumps(_Tripwire()))   # the tripwire does work
-    assert _TRIPPED == [1]
-
-
-# -- atomic writes ------------------------------------------------------------------------------
-def test_failure_mid_write_leaves_existing_file_untouched(saved, monkeypatch):
-    before = saved.read_bytes()
-    real_write = np.lib.format.write_array
-    calls = []
-
-    def failing_write(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise OSError("disk full")
-        return real_write(*args, **kwargs)
-
-    monkeypatch.setattr(np.lib.format, "write_array", failing_write)
-    with pytest.raises(OSError, match="disk full"):
-        io.save(saved, small_cnn())
-    assert len(calls) == 3          # it failed part-way through the entries
-    assert saved.read_bytes() == before
-    assert os.listdir(saved.parent) == ["model.npz"]   # no temporary file left behind
-
-
-@pytest.mark.parametrize("where", ["fsync", "replace"])
-def test_interrupted_write_cleans_up(saved, monkeypatch, where):
-    before = saved.read_bytes()
-
-    def interrupt(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, where, interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        io.save(saved, small_cnn())
-    monkeypatch.undo()
-    assert saved.read_bytes() == before
-    assert os.listdir(saved.parent) == ["model.npz"]
-    io.load(saved)
-
-
-def test_save_into_missing_folder(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"the folder .*nowhere does not exist"):
-        io.save(tmp_path / "nowhere" / "m.npz", nn.Sequential(Scale(1)))
-
-
-@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
-def test_file_mode(tmp_path):
-    path = tmp_path / "m.npz"
-    umask = os.umask(0o022)
-    try:
-        io.save(path, nn.Sequential(Scale(1)))
-    finally:
-        os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o644      # not mkstemp's 0600
-    os.chmod(path, 0o640)
-    io.save(path, nn.Sequential(Scale(1)))
-    assert path.stat().st_mode & 0o777 == 0o640      # a replaced file keeps its mode
+def test_metadata_that_fits_is_kept(tmp_path):
+    meta = {"input_shape": (2, 8, 8), "classes": list("abcde"), "dataset": "x", "border_mean": 12.5,
+            "plan": {"epochs": 3, "batch_size": 8, "seed": 0, "data_dir": None}}
+    io.save(tmp_path / "m.npz", trained_cnn(), metadata=meta)
+    assert io.load(tmp_path / "m.npz", with_optimizer=True).metadata == {**meta, "input_shape": [2, 8, 8]}

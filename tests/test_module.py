@@ -207,3 +207,9 @@ def test_gradcheck_function_and_numerical_gradient():
     assert set(errors) == {"input 0", "input 1"}
     g = gradcheck.numerical_gradient(lambda: np.sum(x**2), x := np.array([1.0, -2.0]))
     np.testing.assert_allclose(g, [2.0, -4.0], rtol=1e-8)
+
+
+def test_load_state_dict_refuses_what_is_not_a_dict():
+    with pytest.raises(TypeError, match=r"Sequential.load_state_dict: expected a dict of arrays keyed by name"
+                                        r" \(as state_dict\(\) gives\), got list"):
+        Sequential(Affine(2)).load_state_dict([1, 2])

@@ -7,6 +7,8 @@ from conftest import assert_matches, to_numpy
 from convnp import functional as F
 from convnp import gradcheck, nn
 
+pytestmark = pytest.mark.usefixtures("threads")  # every test on 1, 2 and 3 threads (conftest.py)
+
 SHAPES = {"1d (N, C)": (nn.BatchNorm1d, (5, 3)),
           "1d (N, C, L)": (nn.BatchNorm1d, (3, 2, 4)),
           "2d": (nn.BatchNorm2d, (2, 3, 3, 3))}

@@ -74,10 +74,10 @@ def test_mistakes(files, tmp_path, capsys):
                  "--input-shape", "1,28,28"]) == 0
     capsys.readouterr()
     (tmp_path / "junk.onnx").write_bytes(b"\x00junk" * 10)
-    assert main(["predict", str(tmp_path / "junk.onnx"), "x.png"]) == 1
+    assert main(["predict", str(tmp_path / "junk.onnx"), "x.png"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("convnp: error: ") and "not an ONNX model, or truncated" in err and "Traceback" not in err
-    assert main(["export", str(folder / "model.npz"), "--onnx", str(tmp_path / "o.onnx"), "--opset", "9"]) == 1
+    assert main(["export", str(folder / "model.npz"), "--onnx", str(tmp_path / "o.onnx"), "--opset", "9"]) == 2
     assert "opset must be an int from 13 to" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["export", str(folder / "model.npz")])           # --onnx is required

@@ -8,6 +8,8 @@ from convnp import nn
 from convnp.functional import adaptive_avg_pool2d_backward, adaptive_avg_pool2d_forward
 from convnp.gradcheck import check_function, check_layer
 
+pytestmark = pytest.mark.usefixtures("threads")  # every test on 1, 2 and 3 threads (conftest.py)
+
 DTYPES = [np.float64, np.float32]
 
 

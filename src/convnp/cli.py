@@ -1,26 +1,27 @@
 """The ``convnp`` command line: argparse only; it parses, calls the library, returns an exit code.
 
-    convnp train [--model lenet5] [--dataset mnist-sample] [--epochs N] ...
+    convnp train [--model lenet5] [--dataset mnist-sample] [--epochs N] [--out DIR] ...
+    convnp train --resume DIR/last.npz             # continue a run in its folder, as planned
     convnp evaluate MODEL [--dataset ...]
-    convnp predict MODEL IMAGE...
+    convnp predict MODEL IMAGE... [--invert auto|yes|no]
     convnp summary MODEL | --model NAME
     convnp visualize MODEL [IMAGE] [--layer N|all] [--filters] [--saliency] [--out FILE]
     convnp serve [MODEL ...] [--host 127.0.0.1] [--port 8000] [--runs DIR]
 
-User mistakes (a missing file, an unknown model, a dataset that is not there offline) print
-one line on stderr and return a non-zero code; they never print a traceback.
+Every mistake (a missing file, an unknown model, a model that does not fit the data, a
+folder that holds another run, a full disk) prints one line ``convnp: error: ...`` on
+stderr and returns 2; never a traceback. The train command lives in cli_train.py.
 """
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 DATASETS = ("mnist-sample", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder:PATH")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adagrad")
-DEFAULT_EPOCHS = 6   # LeNet-5, Adam lr 2e-3, cosine: 98.05% on the sample's test split (seed 0), ~1.5 s an epoch on 2 idle cores
 SCHEDULES = ("cosine", "constant")
+INVERT = ("auto", "yes", "no")
 
 
 class CLIError(Exception):
@@ -30,8 +31,8 @@ class CLIError(Exception):
 def main(argv=None):
     """Run the command line on ``argv`` (default: sys.argv[1:]); returns the exit code.
 
-    0 on success, 2 for a user mistake (CLIError) or bad arguments, 1 when the library
-    refuses a value or a file, 130 when interrupted.
+    0 on success, 2 for any error (a user mistake, bad arguments, a value, file or disk
+    the library refuses, a training run that diverged), 130 when interrupted.
     """
     parser = _parser()
     args = parser.parse_args(argv)
@@ -42,52 +43,43 @@ def main(argv=None):
 
     try:
         return args.run(args)
-    except CLIError as e:
-        print(f"convnp: error: {e}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # `convnp summary ... | head` stopped reading: not an error to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 1
-    except (ValueError, TypeError, OSError, TrainingError) as e:
-        print(f"convnp: error: {e}", file=sys.stderr)
-        return 1
+    except (CLIError, ValueError, TypeError, OSError, ImportError, TrainingError) as e:
+        print(f"convnp: error: {_message(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("convnp: interrupted", file=sys.stderr)
         return 130
 
 
+def _message(e):
+    """``e`` as one line; an OSError as "strerror: filename" rather than "[Errno 28] ..."."""
+    text = str(e)
+    if isinstance(e, OSError) and e.strerror and text.startswith("[Errno"):
+        text = e.strerror + (f": {e.filename}" if e.filename else "")
+    return " ".join(text.split())
+
+
 def _parser():
     from . import __version__, onnx
+    from .cli_train import add_train_parser
 
     p = argparse.ArgumentParser(prog="convnp", description="Convolutional networks in plain NumPy.")
     p.add_argument("--version", action="version", version=f"convnp {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-
-    t = sub.add_parser("train", help="train a model (default: LeNet-5 on the bundled MNIST sample)")
-    t.add_argument("--model", default=None, help="lenet5 (default), simple_cnn, mnist_cnn, vgg_small, resnet_small")
-    _dataset_args(t)
-    t.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--optimizer", default=None, choices=OPTIMIZERS, help="default: adam")
-    t.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: 2e-3 for adam, 1e-3 for adamw, 0.05 for sgd, 1e-2 otherwise)")
-    t.add_argument("--schedule", default=None, choices=SCHEDULES,
-                   help="cosine (default: the lr falls to 0 over --epochs) or constant")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default=None, help="output folder (default runs/<timestamp>)")
-    t.add_argument("--resume", default=None, metavar="CKPT",
-                   help="continue a run from its last.npz (its model and optimizer) up to --epochs in all")
-    t.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
-    t.set_defaults(run=cmd_train)
+    add_train_parser(sub)
 
     e = sub.add_parser("evaluate", help="test accuracy and per-class report of a saved model")
     e.add_argument("model", metavar="MODEL")
-    _dataset_args(e, default=None)
+    dataset_args(e, default=None)
     e.set_defaults(run=cmd_evaluate)
 
     pr = sub.add_parser("predict", help="class and probability for each image file")
     pr.add_argument("model", metavar="MODEL")
     pr.add_argument("images", metavar="IMAGE", nargs="+")
+    _invert_arg(pr)
     pr.set_defaults(run=cmd_predict)
 
     s = sub.add_parser("summary", help="layer table of a saved model or a named architecture")
@@ -104,6 +96,7 @@ def _parser():
     v.add_argument("--saliency", action="store_true", help="where the image moves the predicted class's score")
     v.add_argument("--target", type=int, default=None, help="with --saliency: the class (default: predicted)")
     v.add_argument("--out", default=None, help="PNG file to write (default: <kind>.png here)")
+    _invert_arg(v)
     v.set_defaults(run=cmd_visualize)
 
     sv = sub.add_parser("serve", help="a local web page: draw a digit, see the prediction and every layer")
@@ -117,110 +110,30 @@ def _parser():
     return p
 
 
-def _dataset_args(p, default="mnist-sample"):
+def dataset_args(p, default="mnist-sample"):
     p.add_argument("--dataset", default=default, help=" | ".join(DATASETS))
     p.add_argument("--data-dir", default=None, help="folder holding the dataset's files (no download)")
 
 
+def _invert_arg(p):
+    p.add_argument("--invert", default="auto", choices=INVERT,
+                   help="invert grey images: auto (default) when the image's border is light and the model's"
+                        " training images had a dark one (MNIST digits are white on black), yes, or no")
+
+
 # -- commands ------------------------------------------------------------------------------
-def cmd_train(args):
-    from . import distributed
-
-    world = distributed.init() if distributed.launched() else None   # mpiexec -n K: one of K processes
-    with distributed.abort_on_error(world, "convnp train", expected=distributed.EXPECTED + (CLIError,)):
-        return _train(args, world)
-
-
-def _train(args, world):
-    from . import io, metrics, nn, optim, train
-
-    root = world is None or world.rank == 0   # the process that prints and writes files
-    if args.epochs < 1 or args.batch_size < 1:
-        raise CLIError(f"--epochs and --batch-size must be >= 1, got {args.epochs} and {args.batch_size}")
-    train_set, test_set = load_dataset(args.dataset, args.data_dir)
-    if args.resume:
-        resume, model, opt, scheduler = _resume(args)
-        what = f"resuming {args.resume} (epoch {resume.epoch}) on {train_set.name}"
-    else:
-        resume = None
-        args.model, args.optimizer = args.model or "lenet5", args.optimizer or "adam"
-        model = _build_model(args.model, train_set, args.seed)
-        opt = _optimizer(args.optimizer, model, args.lr)
-        scheduler = optim.CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule != "constant" else None
-        what = f"training {args.model} on {train_set.name}"
-    out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
-    last = os.path.join(out, "last.npz")
-    schedule = f", {type(scheduler).__name__}" if scheduler is not None else ""
-    if root:
-        os.makedirs(out, exist_ok=True)
-        print(f"{what}: {len(train_set)} train / {len(test_set)} test images, {args.epochs} epochs,"
-              f" {type(opt).__name__} lr={opt.param_groups[0]['lr']:g}{schedule}, output in {out}")
-    history = train.fit(model, train_set, epochs=args.epochs, optimizer=opt, loss=nn.CrossEntropyLoss(),
-                        batch_size=args.batch_size, val=test_set, scheduler=scheduler, seed=args.seed,
-                        progress=not args.quiet, checkpoint=last, resume=resume, distributed=world or False)
-    if not root:
-        return 0
-    if history.stop_reason == "interrupted":
-        if os.path.exists(last):
-            print(f"interrupted; epoch {len(history)} is saved: continue with --resume {last}")
-        else:
-            print("interrupted before the first epoch finished; nothing was saved")
-        return 130
-    meta = {"dataset": args.dataset, "classes": list(train_set.classes),
-            "input_shape": list(train_set.images.shape[1:])}
-    if args.model:
-        meta["model_name"] = args.model
-    model_path = os.path.join(out, "model.npz")
-    io.save(model_path, model, metadata=meta)
-    history.to_csv(os.path.join(out, "history.csv"))
-    history.to_json(os.path.join(out, "history.json"))
-    _plot_history(history, os.path.join(out, "curves.png"))
-    y_pred = train.predict_classes(model, test_set.images)
-    print(f"test accuracy: {metrics.accuracy(test_set.labels, y_pred):.4f}")
-    print(metrics.classification_report(test_set.labels, y_pred, class_names=[str(c) for c in test_set.classes]))
-    print(f"saved {model_path}")
-    return 0
-
-
-def _resume(args):
-    """(checkpoint, model, optimizer, scheduler or None) to continue a run: the checkpoint's own.
-
-    The scheduler is rebuilt from its saved class and arguments; fit(resume=...) then loads
-    its state, so the schedule continues where it stopped.
-    """
-    from . import io, optim
-
-    flags = (("--model", args.model), ("--optimizer", args.optimizer), ("--lr", args.lr), ("--schedule", args.schedule))
-    given = [flag for flag, value in flags if value is not None]
-    if given:
-        raise CLIError(f"--resume continues the checkpoint's own model, optimizer and schedule;"
-                       f" leave out {', '.join(given)}")
-    if not os.path.exists(args.resume):
-        raise CLIError(f"no such checkpoint file: {args.resume}")
-    resume = io.load(args.resume, with_optimizer=True)
-    if resume.optimizer_state is None:
-        raise CLIError(f"{args.resume} holds no optimizer state; resume from a run's last.npz, not its model.npz")
-    opt = io.build_optimizer(resume)
-    saved = (resume.metadata or {}).get("scheduler")
-    scheduler = None
-    if saved is not None:
-        cls = getattr(optim, str(saved.get("class")), None)
-        if not (isinstance(cls, type) and issubclass(cls, optim.LRScheduler)):
-            raise CLIError(f"{args.resume}: unknown learning-rate scheduler {saved.get('class')!r}")
-        scheduler = cls(opt, **{name: saved["state"][name] for name in cls.hyperparameters})
-    return resume, resume.model, opt, scheduler
-
-
 def cmd_evaluate(args):
     from . import metrics, train
 
     model, meta = _load_model(args.model)
     name = args.dataset or _dataset_from_meta(meta, args.model)
-    _, test_set = load_dataset(name, args.data_dir)
+    data_dir = args.data_dir or ((meta.get("plan") or {}).get("data_dir") if args.dataset is None else None)
+    _, test_set = load_dataset(name, data_dir)
+    check_fits(model, meta, test_set, args.model)
     y_pred = train.predict_classes(model, test_set.images)
     print(f"{args.model} on {test_set.name} ({len(test_set)} images)")
     print(f"test accuracy: {metrics.accuracy(test_set.labels, y_pred):.4f}")
-    print(metrics.classification_report(test_set.labels, y_pred, class_names=[str(c) for c in test_set.classes]))
+    print(metrics.classification_report(test_set.labels, y_pred, class_names=test_set.classes))
     return 0
 
 
@@ -228,16 +141,14 @@ def cmd_predict(args):
     from . import train
 
     model, meta = _load_model(args.model)
-    shape = meta.get("input_shape")
-    if not shape:
-        raise CLIError(f"{args.model} does not record its input shape; it was not saved by `convnp train`")
+    shape = _input_shape(meta, args.model)
     classes = meta.get("classes") or []
-    x = np.stack([load_image(path, shape) for path in args.images])
-    probs = train.predict(model, x)
-    for path, p in zip(args.images, probs):
+    images = [load_image(path, shape, meta, args.invert) for path in args.images]
+    probs = train.predict(model, np.stack([x for x, _ in images]))
+    for path, (_, inverted), p in zip(args.images, images, probs):
         k = int(p.argmax())
         label = classes[k] if k < len(classes) else k
-        print(f"{path}: {label} ({p[k]:.3f})")
+        print(f"{path}: {label} ({p[k]:.3f}{', inverted' if inverted else ''})")
     return 0
 
 
@@ -254,7 +165,7 @@ def cmd_summary(args):
             raise CLIError(str(e)) from None
         shape = models.INPUT_SHAPES[args.name]
     else:
-        model, meta = _load_model(args.model)
+        model, meta = _load_model(args.model, finite=False)   # the layers of a diverged model are still worth seeing
         shape = tuple(meta.get("input_shape") or (1, 28, 28))
     if args.input_shape:
         shape = _shape(args.input_shape)
@@ -264,33 +175,50 @@ def cmd_summary(args):
 
 def cmd_visualize(args):
     from . import viz
+    from .atomic import atomic_write
 
-    model, meta = _load_model(args.model)
     if args.filters and args.saliency:
         raise CLIError("choose one of --filters and --saliency")
     kind = "filters" if args.filters else "saliency" if args.saliency else "feature_maps"
     layer = _layer_arg(args.layer)
-    out = args.out or f"{kind}.png"
     if args.filters and args.image:
         raise CLIError("--filters draws the model's kernels and takes no IMAGE")
-    if not args.filters:
-        if not args.image:
-            raise CLIError(f"{kind.replace('_', ' ')} need an IMAGE")
-        shape = meta.get("input_shape")
-        if not shape:
-            raise CLIError(f"{args.model} does not record its input shape; it was not saved by `convnp train`")
-        x = load_image(args.image, shape, who="visualize")
+    if not args.filters and not args.image:
+        raise CLIError(f"{kind.replace('_', ' ')} need an IMAGE")
+    out = args.out or f"{kind}.png"
+    _check_picture_path(out, args)
+    model, meta = _load_model(args.model)
+    x = None if args.filters else load_image(args.image, _input_shape(meta, args.model), meta, args.invert,
+                                             who="visualize")[0]
     try:  # matplotlib is optional: the viz functions say how to install it
         if args.filters:
-            viz.filters(model, path=out)
+            fig = viz.filters(model)
         elif args.saliency:
-            viz.saliency(model, x, target=args.target, path=out)
+            fig = viz.saliency(model, x, target=args.target)
         else:
-            viz.feature_maps(model, x, layer=layer, path=out)
+            fig = viz.feature_maps(model, x, layer=layer)
     except ImportError as e:
         raise CLIError(str(e)) from None
+    with atomic_write(out) as f:   # a failed write leaves an older picture as it was
+        fig.savefig(f, format=os.path.splitext(out)[1][1:] or "png", dpi=fig.dpi)
+    _close(fig)
     print(f"wrote {out}")
     return 0
+
+
+def _check_picture_path(out, args):
+    """Refuse an --out that would overwrite the command's own model or image, or a model file."""
+    for given in (args.model, args.image):
+        if given and os.path.exists(out) and os.path.exists(given) and os.path.samefile(out, given):
+            raise CLIError(f"--out {out} is the command's own input {given}; choose another --out")
+    if out.lower().endswith(".npz"):
+        raise CLIError(f"--out {out} names a model file; give a picture's name, e.g. maps.png")
+
+
+def _close(fig):
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 def cmd_serve(args):
@@ -325,7 +253,7 @@ def load_dataset(name, data_dir=None):
     """(train, test) Datasets for a --dataset value; raises CLIError with a hint when absent.
 
     ``folder:PATH`` reads PATH/<class>/<image> as 28x28 grayscale and holds out a fixed
-    random 20% as the test split.
+    random 20% as the test split; it needs at least 2 classes.
     """
     from . import data
 
@@ -340,6 +268,8 @@ def load_dataset(name, data_dir=None):
             raise CLIError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
         load = loaders[name]
         return load(data_dir, train=True), load(data_dir, train=False)
+    except ImportError as e:   # Pillow, for folder:PATH
+        raise CLIError(str(e)) from None
     except OSError as e:  # missing folder or file, every mirror unreachable
         hint = "" if "--data-dir" in str(e) else (" (use --data-dir DIR for local files, or --dataset mnist-sample,"
                                                    " which is bundled)")
@@ -348,23 +278,44 @@ def load_dataset(name, data_dir=None):
 
 def _split(dataset, test_fraction):
     """(train, test) subsets of ``dataset``, the test one a fixed random ``test_fraction``."""
+    if len(dataset.classes) < 2:
+        raise CLIError(f"{dataset.name} has one class ({dataset.classes[0]}); a classifier needs at least 2:"
+                       " one sub-folder per class")
     order = np.random.default_rng(0).permutation(len(dataset))
     n_test = max(1, int(round(len(dataset) * test_fraction)))
     return dataset.subset(np.sort(order[n_test:])), dataset.subset(np.sort(order[:n_test]))
 
 
-def load_image(path, shape, who="predict"):
-    """An image file as uint8 (C, H, W) of ``shape`` = (C, H, W): grayscale or RGB, resized."""
+def load_image(path, shape, meta, invert="auto", who="predict"):
+    """(pixels, inverted): an image file as uint8 (C, H, W) of ``shape``, maybe inverted.
+
+    Grey or RGB as the model takes, resized. ``invert`` "yes" inverts; "auto" inverts a grey
+    image whose border is light (mean > 127.5) when the model's training images had a dark
+    border ("border_mean" in its metadata; MNIST's when there is none), and the other way round.
+    """
     from .data import load_image as read
 
     channels, height, width = shape
     try:
-        return read(path, size=(height, width), mode="L" if channels == 1 else "RGB", who=who)
+        x = read(path, size=(height, width), mode="L" if channels == 1 else "RGB", who=who)
     except ImportError as e:
         raise CLIError(str(e)) from None
+    light = border_mean(x) > 127.5
+    trained_light = meta.get("border_mean", 0.0) > 127.5
+    flip = invert == "yes" or (invert == "auto" and channels == 1 and light != trained_light)
+    return (255 - x if flip else x), flip
 
 
-def _load_model(path):
+def border_mean(images):
+    """The mean of the outermost rows and columns of uint8 images (..., H, W)."""
+    images = np.asarray(images)
+    edges = [images[..., 0, :], images[..., -1, :], images[..., 1:-1, 0], images[..., 1:-1, -1]]
+    return float(sum(e.sum(dtype=np.float64) for e in edges) / sum(e.size for e in edges))
+
+
+def _load_model(path, finite=True):
+    """(model, metadata) of a model file (.npz, or .onnx: convnp.onnx); with ``finite``, refuse
+    NaN or infinite weights in an .npz."""
     from . import io, onnx
 
     if not os.path.exists(path):
@@ -372,7 +323,44 @@ def _load_model(path):
     if str(path).lower().endswith(".onnx"):
         return onnx.command.load(path)
     ckpt = io.load(path, with_optimizer=True)
-    return ckpt.model, ckpt.metadata or {}
+    if finite:
+        state = ckpt.model.state_dict()
+        bad = [k for k, v in state.items() if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]
+        if bad:
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            raise CLIError(f"{path}: the weights {', '.join(bad[:3])}{more} hold NaN or infinite values, so every"
+                           " answer would be meaningless (did its training diverge?)")
+    return ckpt.model, ckpt.metadata if isinstance(ckpt.metadata, dict) else {}
+
+
+def check_fits(model, meta, dataset, path):
+    """CLIError unless ``model`` takes the dataset's images and has one output per class."""
+    c, h, w = dataset.images.shape[1:]
+    try:
+        out = tuple(model.output_shape((None, c, h, w)))
+    except ValueError as e:
+        raise CLIError(f"{path} does not fit {dataset.name}'s {c}x{h}x{w} images: {e}") from None
+    k = len(dataset.classes)
+    if out != (None, k):
+        raise CLIError(f"{path} has {out[-1]} outputs but {dataset.name} has {k} classes; give the --dataset"
+                       " it was trained on")
+    saved = meta.get("classes")
+    if saved is not None and [str(c) for c in saved] != list(dataset.classes):
+        raise CLIError(f"{path} was trained on the classes {_names(saved)} but {dataset.name} has"
+                       f" {_names(dataset.classes)}; give the --dataset it was trained on")
+
+
+def _names(classes, limit=5):
+    shown = ", ".join(str(c) for c in classes[:limit])
+    return f"[{shown}{', ...' if len(classes) > limit else ''}]"
+
+
+def _input_shape(meta, path):
+    shape = meta.get("input_shape")
+    if not shape:
+        raise CLIError(f"{path} does not record its input shape (metadata 'input_shape', which `convnp train`"
+                       " writes into model.npz and last.npz)")
+    return shape
 
 
 def _dataset_from_meta(meta, path):
@@ -381,52 +369,6 @@ def _dataset_from_meta(meta, path):
     if name not in DATASETS and not str(name).startswith("folder:"):
         raise CLIError(f"{path} was trained on {name!r}, which is not a --dataset value; give --dataset")
     return name
-
-
-def _build_model(name, train_set, seed):
-    from . import models
-
-    c, h, w = train_set.images.shape[1:]
-    kwargs = {"num_classes": len(train_set.classes), "in_channels": c, "rng": seed}
-    try:
-        model = models.get(name, **kwargs)
-    except ValueError as e:
-        raise CLIError(str(e)) from None
-    except TypeError:   # autoencoder, dcgan_*: no num_classes
-        raise CLIError(f"{name} is not a classifier; convnp train trains classifiers") from None
-    try:
-        out = model.output_shape((1, c, h, w))
-    except ValueError as e:
-        raise CLIError(f"{name} does not fit {train_set.name}'s {c}x{h}x{w} images: {e}") from None
-    if out != (1, kwargs["num_classes"]):
-        raise CLIError(f"{name} is not a classifier (its output for one image is {out[1:]});"
-                       " convnp train trains classifiers")
-    return model
-
-
-def _optimizer(name, model, lr):
-    from . import optim
-
-    classes = {"adam": optim.Adam, "adamw": optim.AdamW, "sgd": optim.SGD,
-               "rmsprop": optim.RMSprop, "adagrad": optim.Adagrad}
-    default_lr = {"adam": 2e-3, "adamw": 1e-3, "sgd": 0.05}.get(name, 1e-2)
-    kwargs = {"momentum": 0.9} if name == "sgd" else {}
-    return classes[name](model.parameters(), lr=default_lr if lr is None else lr, **kwargs)
-
-
-def _plot_history(history, path):
-    try:
-        from .viz import training_curves
-    except ImportError:
-        return
-    try:
-        fig = training_curves(history)
-    except ImportError:  # matplotlib is optional
-        return
-    fig.savefig(path, dpi=100)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
 
 
 if __name__ == "__main__":

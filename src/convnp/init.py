@@ -10,10 +10,49 @@ PyTorch's defaults, which Conv2d and Linear use here too:
   bias   ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
 with fan_in = in_channels/groups * KH * KW for a conv, in_features for a linear layer.
 """
+import contextvars
 import math
 import numbers
+from contextlib import contextmanager
 
 import numpy as np
+
+# What rebuilding a model file's description may still allocate, in elements ([left, who]), or
+# None: no limit. A file's weights bound its layers' sizes, checked before anything is allocated.
+_budget = contextvars.ContextVar("convnp_allocation_budget", default=None)
+
+
+@contextmanager
+def allocation_budget(elements, who):
+    """Inside, the shape initialisers and ``full`` create at most ``elements`` elements in all.
+
+    convnp.load rebuilds a file's description under the number of elements the file's weights
+    hold, so that a tampered description (Linear(100000, 100000) in a 1 MB file) is refused
+    before its weights are allocated rather than after.
+    """
+    token = _budget.set([int(elements), who])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _take(shape):
+    """Count an allocation of ``shape`` against the budget; ValueError when it would go over."""
+    budget = _budget.get()
+    if budget is None:
+        return
+    n = math.prod(int(s) for s in shape)      # Python ints: no overflow for absurd shapes
+    if n > budget[0]:
+        raise ValueError(f"{budget[1]}: the description asks for an array of shape {tuple(shape)} ({n:,}"
+                         f" elements), more than the file's weights hold (room left: {budget[0]:,})")
+    budget[0] -= n
+
+
+def full(shape, value, dtype=np.float32):
+    """A new array filled with ``value`` (the ones and zeros of norm layers' weights and buffers)."""
+    _take((shape,) if isinstance(shape, numbers.Integral) else shape)
+    return np.full(shape, value, dtype=dtype)
 
 
 def as_rng(rng):
@@ -31,6 +70,7 @@ def fans(shape):
 
 def uniform(shape, bound, rng=None, dtype=np.float32):
     """Samples of U(-bound, bound)."""
+    _take(shape)
     return as_rng(rng).uniform(-bound, bound, size=shape).astype(dtype)
 
 
@@ -85,6 +125,7 @@ def kaiming_uniform(shape, rng=None, a=0.0, mode="fan_in", nonlinearity="leaky_r
 def kaiming_normal(shape, rng=None, a=0.0, mode="fan_in", nonlinearity="leaky_relu", dtype=np.float32):
     """He init, normal: N(0, std^2) with std = gain / sqrt(fan)."""
     std = gain(nonlinearity, a) / math.sqrt(_fan(shape, mode))
+    _take(shape)
     return (as_rng(rng).standard_normal(shape) * std).astype(dtype)
 
 
@@ -98,6 +139,7 @@ def xavier_normal(shape, rng=None, gain=1.0, dtype=np.float32):
     """Glorot init, normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = fans(shape)
     std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+    _take(shape)
     return (as_rng(rng).standard_normal(shape) * std).astype(dtype)
 
 

@@ -48,7 +48,8 @@ from .nn import activation as _act
 from .nn import recording
 from .nn.container import Residual, Sequential
 from .nn.merge import Add, Cat, Mul, Split
-from .nn.model import Model, _evaluating
+from .nn.model import Model
+from .nn.module import evaluating
 from .nn.conv import Conv2d
 from .nn.dropout import Dropout
 from .nn.linear import Flatten, Identity, Linear
@@ -208,7 +209,7 @@ def _model(model, name, shape, field, rows, image_hw):
     Residual does; split keeps its input's field; sub-models are followed call by call.
     """
     dtype = next((p.dtype for p in model.parameters()), np.dtype(np.float32))
-    with _evaluating(model):
+    with evaluating(model):
         _, tape = recording.record(model, (np.zeros((1, *shape[1:]), dtype=dtype),))
     out = _replay_fields(model, tape, name, {tape.inputs[0]: (shape, field)}, rows, image_hw)
     return out

@@ -11,7 +11,6 @@ The loop that ``fit`` runs for each batch is the one a learner writes by hand::
 inputs that need no grad. Around the loop ``fit`` adds a progress bar, validation, a History,
 callbacks, a stop on a NaN loss, a clean stop on Ctrl-C and exact resumption from a checkpoint.
 """
-import json
 import math
 import time
 
@@ -20,13 +19,14 @@ import numpy as np
 from .backend import to_numpy
 from .data import DataLoader, Dataset
 from . import checks
+from .history import History
 from .distributed import (DistributedLoader, allreduce_gradients, broadcast_buffers, broadcast_parameters,
                           evaluate as evaluate_spread, stop_every_process)
 from .distributed.training import batch_totals, own_streams, shared_seed, world_for
 from .functional.activation import softmax_forward
-from .io import save as save_checkpoint
-from .nn.module import Layer
+from .nn.module import Layer, evaluating
 from .nn.recording import no_grad
+from .train_state import TrainState, generators_of, reseed, restore
 
 
 class TrainingError(FloatingPointError):
@@ -37,88 +37,9 @@ class TrainingError(FloatingPointError):
         self.history = history
 
 
-class History:
-    """Per-epoch records: loss, accuracy, val_loss, val_accuracy, lr, seconds.
-
-    loss and accuracy are the means over the epoch's training batches (as the weights moved),
-    val_* are measured after the epoch (None without validation data), lr is the learning
-    rate the epoch used (of the first parameter group), seconds the epoch's wall time,
-    validation included. ``history["loss"]`` is the list of one column; ``history.epochs``
-    the list of rows. ``stop_reason`` says why training ended early ("interrupted",
-    "early stopping: ...", "stopped by a callback"), else None.
-    """
-
-    COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
-    def __init__(self, epochs=()):
-        self.epochs = [dict(e) for e in epochs]
-        self.stop_reason = None
-
-    def append(self, row):
-        self.epochs.append(dict(row))
-
-    def __getitem__(self, column):
-        return [e.get(column) for e in self.epochs]
-
-    def __len__(self):
-        return len(self.epochs)
-
-    def to_dict(self):
-        return {"epochs": self.epochs, "stop_reason": self.stop_reason}
-
-    def to_json(self, path):
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
-
-    def to_csv(self, path):
-        with open(path, "w") as f:
-            f.write(",".join(self.COLUMNS) + "\n")
-            for e in self.epochs:
-                f.write(",".join(_csv_cell(e.get(c)) for c in self.COLUMNS) + "\n")
-
-    def __repr__(self):
-        return f"History({len(self.epochs)} epochs, last={self.epochs[-1] if self.epochs else None})"
-
-
-def _csv_cell(value):
-    return "" if value is None else repr(value) if isinstance(value, float) else str(value)
-
-
-class TrainState:
-    """What callbacks see: the model, optimizer, history, current epoch, and a stop switch."""
-
-    def __init__(self, model, optimizer, history, generators, scheduler=None):
-        self.model = model
-        self.optimizer = optimizer
-        self.scheduler = scheduler
-        self.history = history
-        self.generators = generators
-        self.epoch = 0
-        self.stop_training = False
-        self.rank = 0   # in a distributed run, this process's: only rank 0 writes files
-
-    def rng_state(self):
-        """Bit-generator states of every Generator training draws from, by name."""
-        return {name: gen.bit_generator.state for name, gen in self.generators.items()}
-
-    def save(self, path, metadata=None):
-        """Write a checkpoint that ``fit(..., resume=convnp.io.load(path, with_optimizer=True))`` continues.
-
-        Its metadata holds "history" (History.to_dict()) and, with a scheduler,
-        "scheduler": {"class": "StepLR", "state": scheduler.state_dict()}.
-        Writes nothing on ranks other than 0 of a distributed run.
-        """
-        if self.rank != 0:
-            return
-        meta = {"history": self.history.to_dict(), **(metadata or {})}
-        if self.scheduler is not None:
-            meta["scheduler"] = {"class": type(self.scheduler).__name__, "state": self.scheduler.state_dict()}
-        save_checkpoint(path, self.model, self.optimizer, epoch=self.epoch,
-                        rng_state=self.rng_state(), metadata=meta)
-
-
 def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, scheduler=None,
-        callbacks=(), seed=None, progress=True, transform=None, checkpoint=None, resume=None, distributed=False):
+        callbacks=(), seed=None, progress=True, transform=None, checkpoint=None, resume=None,
+        checkpoint_metadata=None, distributed=False):
     """Train ``model`` for ``epochs`` epochs and return the History.
 
     Args:
@@ -138,6 +59,8 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
       transform: applied to each training batch (e.g. data.RandomCrop), when train is a Dataset.
       checkpoint: a path written (atomically) after every epoch: the last good state, which a
         NaN loss or Ctrl-C leaves in place.
+      checkpoint_metadata: a dict added to each checkpoint's metadata (``convnp train`` puts
+        the same there as in its final model: dataset, classes, input_shape, plan).
       resume: a checkpoint from ``convnp.io.load(path, with_optimizer=True)``: continues from
         its epoch exactly as if the run had not stopped (optimizer, scheduler and RNG states).
       distributed: True (or a World) under ``mpiexec -n K``: each process trains on its share of
@@ -146,30 +69,26 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
         an error on one process stops all (MPI_Abort). See convnp.distributed.
     Returns: the History; ``history.stop_reason`` says why it ended early (Ctrl-C gives
       "interrupted": the epoch under way is dropped, the checkpoint holds the last finished one).
-    Raises: TrainingError when the loss or the weights become NaN or infinite.
+    Raises: ValueError when the images of ``train`` or ``val`` hold NaN or infinite values
+      (checked before training); TrainingError when the loss or the weights become NaN or
+      infinite (its message says whether the batch's inputs were at fault).
     """
     if not isinstance(model, Layer):
         raise TypeError(f"fit: expected a convnp model, got {type(model).__name__}")
     epochs = checks.positive_int(epochs, "epochs", "fit")
-    if transform is not None and isinstance(train, DataLoader):
-        raise ValueError("fit: transform applies to a Dataset; give it to the DataLoader instead")
+    _check_mean_loss(loss, "fit")
     world = world_for(distributed)
     seed = seed if world is None else shared_seed(world, seed)
     master = np.random.default_rng(seed)
-    loader = _as_loader(train, batch_size, "fit", shuffle=True, rng=master, transform=transform)
-    if len(loader) == 0:
-        raise ValueError(f"fit: the training data gives no batch ({loader!r})")
-    if world is not None:
-        loader = DistributedLoader(loader, world)   # this process's share of every batch
-        progress = progress and world.rank == 0
-    val_loader = None if val is None else _as_loader(val, batch_size, "fit")
-    generators = _generators(model, loader)
+    loader, val_loader = _loaders(train, val, batch_size, transform, master, world)
+    progress = progress and (world is None or world.rank == 0)
+    generators = generators_of(model, loader)
     if seed is not None:
-        _reseed(generators, master)
+        reseed(generators, master)
     history = History()
     state = TrainState(model, optimizer, history, generators, scheduler)
     if resume is not None:
-        _resume(state, resume)
+        restore(state, resume)
     if world is not None:
         broadcast_parameters(model, world=world)
         own_streams(generators, world.rank)   # Dropout: masks of their own on each process
@@ -179,25 +98,15 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     try:
         for epoch in range(state.epoch + 1, epochs + 1):
             start = time.perf_counter()
-            row = _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, checkpoint, world)
+            kept = _kept(checkpoint, state.saved_epoch)
+            row = _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, kept, world)
             if val_loader is not None:
-                v = (evaluate(model, val_loader, loss=loss) if world is None
-                     else evaluate_spread(model, val_loader, loss=loss, world=world))
-                row.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
-            _check_weights(model, epoch, history, checkpoint)
+                row.update(_validation(model, val_loader, loss, world))
+            _check_weights(model, epoch, history, kept)
             if scheduler is not None:
                 scheduler.step()
             row["seconds"] = time.perf_counter() - start
-            history.append(row)
-            state.epoch = epoch
-            if progress:
-                _tqdm().write(_summary_line(row, epochs))
-            if checkpoint is not None:
-                state.save(checkpoint)
-            for cb in callbacks:
-                cb.on_epoch_end(state, row)
-            if state.stop_training:
-                history.stop_reason = history.stop_reason or "stopped by a callback"
+            if _end_of_epoch(state, row, epochs, progress, checkpoint, checkpoint_metadata, callbacks):
                 break
     except BaseException as error:
         if world is not None:   # report it and abort: the other processes would wait for ever
@@ -210,8 +119,34 @@ def fit(model, train, *, epochs, optimizer, loss, batch_size=64, val=None, sched
     return history
 
 
-def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, checkpoint, world=None):
-    """One pass over ``loader``: the explicit loop; returns the epoch's row (loss, accuracy, lr)."""
+def _validation(model, val_loader, loss, world):
+    """{"val_loss", "val_accuracy"} after an epoch (spread over the processes of a distributed run)."""
+    v = (evaluate(model, val_loader, loss=loss) if world is None
+         else evaluate_spread(model, val_loader, loss=loss, world=world))
+    return {"val_loss": v["loss"], "val_accuracy": v["accuracy"]}
+
+
+def _end_of_epoch(state, row, epochs, progress, checkpoint, checkpoint_metadata, callbacks):
+    """Record the finished epoch: history, summary line, checkpoint, callbacks; True to stop training."""
+    state.history.append(row)
+    state.epoch = row["epoch"]
+    if progress:
+        _tqdm().write(_summary_line(row, epochs))
+    if checkpoint is not None:
+        state.save(checkpoint, checkpoint_metadata)
+        state.saved_epoch = row["epoch"]
+    for cb in callbacks:
+        cb.on_epoch_end(state, row)
+    if state.stop_training:
+        state.history.stop_reason = state.history.stop_reason or "stopped by a callback"
+    return state.stop_training
+
+
+def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, history, kept, world=None):
+    """One pass over ``loader``: the explicit loop; returns the epoch's row (loss, accuracy, lr).
+
+    ``kept`` ends the message of a TrainingError: what the checkpoint holds.
+    """
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     batches = _progress(loader, progress, f"epoch {epoch}/{epochs}")
@@ -224,8 +159,7 @@ def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, histor
             if world is not None:
                 value, hits, n = batch_totals(world, value, hits, n)
             if not math.isfinite(value):
-                raise TrainingError(f"fit: the loss became {value} at epoch {epoch}, batch {i + 1};"
-                                    f" training stopped{_kept(checkpoint)}. Try a lower learning rate.", history)
+                raise TrainingError(_not_finite(value, x, epoch, i + 1, kept), history)
             model.backward(loss.backward(), input_grad=False)
             if world is not None:
                 allreduce_gradients(model, world)
@@ -245,16 +179,60 @@ def _train_epoch(model, loader, optimizer, loss, epoch, epochs, progress, histor
             "seconds": None}
 
 
-def _check_weights(model, epoch, history, checkpoint):
+def _not_finite(value, x, epoch, batch, kept):
+    """The message for a NaN or infinite loss: the batch's inputs if they hold such values, else the lr."""
+    x = to_numpy(x)
+    bad = int((~np.isfinite(x)).reshape(len(x), -1).any(axis=1).sum()) if x.dtype.kind == "f" else 0
+    if bad:
+        return (f"fit: the inputs of batch {batch} of epoch {epoch} hold NaN or infinite values ({bad} of its"
+                f" {len(x)} images); check the data and the transform; training stopped{kept}")
+    return (f"fit: the loss became {value} at epoch {epoch}, batch {batch}; training stopped{kept}."
+            " Try a lower learning rate.")
+
+
+def _check_weights(model, epoch, history, kept):
     """Refuse to go on (and to overwrite the checkpoint) with weights the last step made NaN or infinite."""
     bad = [name for name, p in model.named_parameters() if not np.isfinite(to_numpy(p.data)).all()]
     if bad:
         raise TrainingError(f"fit: the weights {', '.join(bad)} became NaN or infinite at the end of epoch {epoch};"
-                            f" training stopped{_kept(checkpoint)}. Try a lower learning rate.", history)
+                            f" training stopped{kept}. Try a lower learning rate.", history)
 
 
-def _kept(checkpoint):
-    return f" ({checkpoint} keeps the last good epoch)" if checkpoint is not None else ""
+def _kept(checkpoint, saved_epoch):
+    """What a TrainingError says of the checkpoint: only what this fit really wrote."""
+    if checkpoint is None or saved_epoch is None:
+        return ""
+    return f" ({checkpoint} keeps epoch {saved_epoch}, the last good one)"
+
+
+def _loaders(train, val, batch_size, transform, master, world=None):
+    """fit's (training loader, validation loader or None), checked: at least a batch, finite images.
+
+    In a distributed run (``world``) the training loader gives this process's share of every batch.
+    """
+    if transform is not None and isinstance(train, DataLoader):
+        raise ValueError("fit: transform applies to a Dataset; give it to the DataLoader instead")
+    loader = _as_loader(train, batch_size, "fit", shuffle=True, rng=master, transform=transform)
+    if len(loader) == 0:
+        raise ValueError(f"fit: the training data gives no batch ({loader!r})")
+    val_loader = None if val is None else _as_loader(val, batch_size, "fit")
+    _check_finite(loader, "training")
+    _check_finite(val_loader, "validation")
+    if world is not None:
+        loader = DistributedLoader(loader, world)
+    return loader, val_loader
+
+
+def _check_finite(loader, what):
+    """ValueError if the float images behind ``loader`` (None: nothing to check) hold NaN or infinity."""
+    images = None if loader is None else getattr(loader.dataset, "images", None)
+    if images is None or np.asarray(images).dtype.kind != "f":
+        return
+    bad = np.flatnonzero(~np.isfinite(np.asarray(images)).reshape(len(images), -1).all(axis=1))
+    if bad.size:
+        first = ", ".join(str(i) for i in bad[:5]) + (", ..." if bad.size > 5 else "")
+        raise ValueError(f"fit: the {what} images hold NaN or infinite values: {bad.size} of {len(images)}"
+                         f" images, at indices {first}; fix or drop them before training")
 
 
 def _summary_line(row, epochs):
@@ -271,8 +249,10 @@ def evaluate(model, data, loss=None, batch_size=256):
     kept) and restores each layer's mode after. Returns: {"loss": float or None, "accuracy": float, "n": number of samples}.
     """
     loader = _as_loader(data, batch_size, "evaluate")
+    if loss is not None:
+        _check_mean_loss(loss, "evaluate")
     total_loss, correct, seen = 0.0, 0, 0
-    with _eval_mode(model), no_grad():
+    with evaluating(model), no_grad():
         for x, y in loader:
             logits = model(x)
             if loss is not None:
@@ -299,7 +279,7 @@ def predict(model, x, batch_size=256):
         x = x.astype(dtype, copy=False)
     else:
         raise TypeError(f"predict: expected uint8 pixels or float images, got dtype {x.dtype}")
-    with _eval_mode(model), no_grad():
+    with evaluating(model), no_grad():
         out = [to_numpy(softmax_forward(model(x[i:i + batch_size]), dim=1)[0])
                for i in range(0, len(x), batch_size)]
     return np.concatenate(out) if out else np.zeros((0,), dtype=dtype)
@@ -310,22 +290,15 @@ def predict_classes(model, x, batch_size=256):
     return predict(model, x, batch_size).argmax(1)
 
 
-class _eval_mode:
-    """``with _eval_mode(model):`` runs in eval mode, then puts back every layer's own mode."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.modes = [m.training for m in self.model.modules()]
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        for m, mode in zip(self.model.modules(), self.modes):
-            m.training = mode
-
-
 # -- helpers -----------------------------------------------------------------------------
+def _check_mean_loss(loss, who):
+    """fit and evaluate average a batch's mean loss over batches: reduction must be 'mean'."""
+    reduction = getattr(loss, "reduction", "mean")
+    if reduction not in ("mean", "batchmean"):
+        raise ValueError(f"{who}: expected a loss that averages over the batch (reduction='mean'),"
+                         f" got {type(loss).__name__}(reduction={reduction!r})")
+
+
 def _as_loader(data, batch_size, who, **options):
     """``data`` itself if a DataLoader, else a DataLoader over it (a Dataset or (images, labels))."""
     if isinstance(data, DataLoader):
@@ -334,52 +307,6 @@ def _as_loader(data, batch_size, who, **options):
         return DataLoader(data, batch_size=batch_size, **options)
     raise TypeError(f"{who}: expected a Dataset, an (images, labels) tuple or a DataLoader,"
                     f" got {type(data).__name__}")
-
-
-def _generators(model, loader):
-    """Every Generator that training draws from, by a stable name: the loader's, its
-    transform's, and each layer's (Dropout), so they can be seeded, saved and restored."""
-    gens = {}
-    if getattr(loader, "rng", None) is not None:
-        gens["loader"] = loader.rng
-    for i, t in enumerate(_transforms(getattr(loader, "transform", None))):
-        if isinstance(getattr(t, "rng", None), np.random.Generator):
-            gens[f"transform.{i}"] = t.rng
-    for name, m in model.named_modules():
-        for attr, value in vars(m).items():
-            if isinstance(value, np.random.Generator):
-                gens[f"model.{name}.{attr}" if name else f"model.{attr}"] = value
-    return gens
-
-
-def _transforms(t):
-    if t is None:
-        return []
-    return list(getattr(t, "transforms", [t]))
-
-
-def _reseed(generators, master):
-    """Give each non-loader Generator a fresh state drawn from ``master`` (seeded by the user)."""
-    for name, gen in generators.items():
-        if gen is not master:
-            gen.bit_generator.state = np.random.default_rng(master.integers(2**63)).bit_generator.state
-
-
-def _resume(state, checkpoint):
-    """Continue from a checkpoint: optimizer state, epoch, history, scheduler and RNG states."""
-    if checkpoint.optimizer_state is None:
-        raise ValueError("fit: the checkpoint to resume from holds no optimizer state")
-    state.model.load_state_dict(checkpoint.model.state_dict())
-    state.optimizer.load_state_dict(checkpoint.optimizer_state)
-    state.epoch = int(checkpoint.epoch or 0)
-    meta = checkpoint.metadata or {}
-    if meta.get("history"):
-        state.history.epochs = [dict(e) for e in meta["history"]["epochs"]]
-    for name, gen_state in (checkpoint.rng_state or {}).items():
-        if name in state.generators:
-            state.generators[name].bit_generator.state = gen_state
-    if state.scheduler is not None and "scheduler" in meta:
-        state.scheduler.load_state_dict(meta["scheduler"]["state"])
 
 
 def _tqdm():

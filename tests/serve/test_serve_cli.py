@@ -41,13 +41,13 @@ def test_convnp_serve_starts_answers_and_stops_on_ctrl_c(model_file, digits):
 
 
 def test_a_missing_model_file(tmp_path, capsys):
-    assert main(["serve", str(tmp_path / "nope.npz"), "--port", "0"]) == 1
+    assert main(["serve", str(tmp_path / "nope.npz"), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("convnp: error: no such model file:") and err.count("\n") == 1
 
 
 def test_a_bad_port(model_file, capsys):
-    assert main(["serve", str(model_file), "--port", "70000"]) == 1
+    assert main(["serve", str(model_file), "--port", "70000"]) == 2
     assert "port must be 0..65535, got 70000" in capsys.readouterr().err
 
 
@@ -56,7 +56,7 @@ def test_a_port_in_use(model_file, capsys):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert main(["serve", str(model_file), "--port", str(port)]) == 1
+        assert main(["serve", str(model_file), "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and err.count("\n") == 1
 
@@ -66,10 +66,10 @@ def test_another_host_is_warned_about(model_file, monkeypatch, capsys):
         raise OSError(f"serve: not listening on {host} in this test")
 
     monkeypatch.setattr(server, "listen", refuse)
-    assert main(["serve", str(model_file), "--host", "0.0.0.0", "--port", "0"]) == 1
+    assert main(["serve", str(model_file), "--host", "0.0.0.0", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "warning: listening on 0.0.0.0: anyone who can reach this address can use the page" in err
-    assert main(["serve", str(model_file), "--port", "0"]) == 1
+    assert main(["serve", str(model_file), "--port", "0"]) == 2
     assert "warning" not in capsys.readouterr().err
 
 

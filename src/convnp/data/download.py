@@ -2,17 +2,18 @@
 
 The cache is ``$CONVNP_DATA/<dataset>``, by default ``~/.cache/convnp/<dataset>``. A file
 is streamed into a temporary file in the destination folder and renamed over the final
-name (``os.replace``) only once its md5 matches the published one, so the cache never
-holds a partial or corrupt file under a real name, and an existing file is never damaged
-by a failed download.
+name only once its md5 matches the published one (convnp.atomic), so the cache never
+holds a partial or corrupt file under a real name, an existing file is never damaged by a
+failed download, and folders created for a download that failed are removed again.
 """
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from ..atomic import DISK_ERRORS, atomic_write, make_folders, remove_empty
 
 TIMEOUT = 30.0  # seconds without data before a mirror is given up
 CHUNK = 1 << 16
@@ -59,33 +60,42 @@ def download_file(filename, folder, md5, mirrors, who="download", timeout=None, 
             the message lists each URL tried and why it failed. Nothing is left behind.
     """
     folder = Path(folder)
+    try:
+        created = make_folders(folder)
+    except OSError as e:
+        raise DownloadError(f"{who}: cannot write {filename} into {folder}: {e.strerror or e}") from None
+    try:
+        return _download(filename, folder, md5, mirrors, who, TIMEOUT if timeout is None else timeout, hint)
+    except BaseException:   # KeyboardInterrupt too: a failed download leaves no empty folder behind
+        remove_empty(created)
+        raise
+
+
+def _download(filename, folder, md5, mirrors, who, timeout, hint):
+    """download_file's loop over the mirrors, into the existing ``folder``."""
     dest = folder / filename
     failures = []
     for mirror in mirrors:
-        url = mirror if mirror.endswith("/") else mirror + "/"
-        url += filename
+        url = (mirror if mirror.endswith("/") else mirror + "/") + filename
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
-        except OSError as e:
-            raise DownloadError(f"{who}: cannot write {filename} into {folder}: {e.strerror or e}") from None
-        try:
-            with os.fdopen(fd, "wb") as out:
-                digest = _fetch(url, out, filename, TIMEOUT if timeout is None else timeout)
-            if digest != md5:
-                failures.append(f"{url} (wrong md5: expected {md5}, got {digest})")
-                continue
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
-            os.replace(tmp, dest)
+            # written atomically: only a file with the right md5 ever replaces dest
+            with atomic_write(dest) as out:
+                digest = _fetch(url, out, filename, timeout)
+                if digest != md5:
+                    raise _WrongChecksum(f"wrong md5: expected {md5}, got {digest}")
             return dest
-        except (OSError, http.client.HTTPException, ValueError) as e:
+        except OSError as e:
+            if e.errno in DISK_ERRORS:   # the disk, not the mirror: another mirror would not help
+                raise DownloadError(f"{who}: {e.strerror}") from None   # atomic_write named the file
             failures.append(f"{url} ({_reason(e)})")
-        finally:
-            # also runs on KeyboardInterrupt: an interrupted download leaves no partial file
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        except (_WrongChecksum, http.client.HTTPException, ValueError) as e:
+            failures.append(f"{url} ({_reason(e)})")
     tried = "; ".join(failures) if failures else "no mirrors given"
     raise DownloadError(f"{who}: could not download {filename}, tried: {tried}.{' ' + hint if hint else ''}")
+
+
+class _WrongChecksum(Exception):
+    """A mirror served a file whose md5 is not the published one."""
 
 
 def _fetch(url, out, filename, timeout):
@@ -110,19 +120,13 @@ def _fetch(url, out, filename, timeout):
     return h.hexdigest()
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _reason(e):
     """A short reason for a failed attempt."""
     if isinstance(e, urllib.error.HTTPError):
         return f"HTTP {e.code} {e.reason}"
     if isinstance(e, urllib.error.URLError):
         return f"{e.reason}"
-    return f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e)
+    return str(e) if isinstance(e, (ValueError, _WrongChecksum)) else f"{type(e).__name__}: {e}"
 
 
 def find_or_download(who, filename, root, dataset, md5, mirrors, download, hint="", alternatives=()):

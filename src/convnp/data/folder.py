@@ -4,6 +4,7 @@ Pillow does the decoding; it is imported inside the functions, so convnp itself 
 need it (``pip install convnp[image]`` adds it).
 """
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -65,21 +66,26 @@ def load_image(path, size=None, mode="L", *, who="load_image", relative_to=None)
     """One image file as a uint8 array (C, H, W), converted to ``mode`` and resized to ``size``.
 
     Args: path; size None, int or (H, W) (exact size, bilinear); mode "L" or "RGB".
-    Raises: ImportError without Pillow; FileNotFoundError; ValueError if it cannot be decoded.
+    An image of more than MAX_PIXELS pixels is refused from its header, before it is decoded
+    (a small file can hold a huge image: a decompression bomb).
+    Raises: ImportError without Pillow; FileNotFoundError; ValueError if it cannot be decoded
+    or is too large.
     """
     mode = _check_mode(mode, who)
     size = None if size is None else checks.pair(size, "size", who)
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
-        raise ImportError(f"{who} needs Pillow to decode images: pip install convnp[image]") from None
+        raise ImportError(f"{who} needs Pillow to decode images: pip install 'convnp[image]'") from None
     path = Path(path)
     shown = path.relative_to(relative_to) if relative_to is not None else path
     try:
-        with Image.open(path) as im:
+        with _open(Image, path, shown, who) as im:
             pixels = image_pixels(im, size, mode)
     except FileNotFoundError:
         raise FileNotFoundError(f"{who}: image {str(path)!r} does not exist") from None
+    except _TooLarge as e:
+        raise ValueError(str(e)) from None
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise ValueError(f"{who}: cannot decode {shown}: {e}") from None
     return pixels
@@ -97,6 +103,34 @@ def image_pixels(im, size=None, mode="L"):
         im = im.resize((size[1], size[0]), Image.BILINEAR)  # Pillow sizes are (W, H)
     pixels = np.asarray(im, dtype=np.uint8)
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+# Pillow's own default limit (Image.MAX_IMAGE_PIXELS: about 0.25 GB as 24-bit RGB), fixed here
+# so that the guard holds whatever that global is set to.
+MAX_PIXELS = 89_478_485
+
+
+class _TooLarge(Exception):
+    """An image refused for its size; load_image turns it into a ValueError."""
+
+
+def _open(Image, path, shown, who):
+    """Image.open(path), refusing an image of more than MAX_PIXELS pixels from its header."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # refused below, in our words
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError:   # past twice Pillow's limit: it gives no size
+            raise _TooLarge(f"{who}: {shown} has more than {2 * MAX_PIXELS:,} pixels; {_REFUSED}") from None
+    width, height = im.size
+    if width * height > MAX_PIXELS:
+        im.close()
+        raise _TooLarge(f"{who}: {shown} is {width}x{height} pixels ({width * height:,}); {_REFUSED}")
+    return im
+
+
+_REFUSED = (f"images of more than {MAX_PIXELS:,} pixels are refused before decoding"
+            " (a decompression bomb guard): scale it down first")
 
 
 def _check_mode(mode, who):

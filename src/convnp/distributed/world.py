@@ -127,7 +127,20 @@ def _start(timeout, use_mpi):
         raise RuntimeError(f"distributed.init: the launcher started {expected} processes but MPI sees a world of"
                            f" {comm.Get_size()}: mpi4py's MPI library is not the launcher's (an mpiexec of another"
                            " MPI? use the one beside mpi4py, e.g. the mpich wheel's)")
+    _share_cores(comm, MPI)
     return World(comm)
+
+
+def _share_cores(comm, MPI):
+    """Each of the K processes on one machine gets 1/K of its cores for convnp's threads
+    (unless CONVNP_NUM_THREADS or set_num_threads chose already): K processes with all cores
+    each would fight over them."""
+    from .. import parallel
+
+    if parallel.ENV_VARIABLE in os.environ or parallel.chosen():
+        return
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+    parallel.set_num_threads(max(1, parallel.usable_cores() // local))
 
 
 class _Watchdog:

@@ -8,12 +8,16 @@ ELU'(0) = alpha). The dtype of ``x`` is kept end to end.
 More activations: ``activation_hard`` (ReLU6, Hardtanh, Hardsigmoid, Hardswish, PReLU),
 ``activation_smooth`` (SiLU, Mish, SELU, CELU, Softplus, LogSigmoid, Softsign) and
 ``softmax`` (softmax, log-softmax).
+
+The ops here run on every core, a cache-sized block at a time (``elementwise.py``): each
+formula is written once, as a function of blocks, and is the same code on one thread.
 """
 import math
 from collections import namedtuple
 
 from .. import backend
 from .. import checks
+from .elementwise import elementwise, formula
 from .erf import erf
 from .softmax import log_softmax_backward, log_softmax_forward, softmax_backward, softmax_forward  # noqa: F401 (their old home)
 
@@ -39,12 +43,15 @@ def relu_forward(x, who="relu"):
     """
     checks.floating(x, who)
     xp = backend.array_module(x)
-    mask = x > 0
-    return xp.maximum(x, 0), mask
+    # y and the mask in one pass over x
+    y, mask = elementwise(lambda x, y, mask: (xp.maximum(x, 0, out=y), xp.greater(x, 0, out=mask)),
+                          [x], [x.dtype, bool])
+    return y, mask
 
 
 def relu_backward(dy, mask):
-    return dy * mask
+    xp = backend.array_module(dy)
+    return elementwise(lambda dy, mask, dx: xp.multiply(dy, mask, out=dx), [dy, mask], [dy.dtype])[0]
 
 
 def leaky_relu_forward(x, negative_slope=0.01, who="leaky_relu"):
@@ -59,13 +66,24 @@ def leaky_relu_forward(x, negative_slope=0.01, who="leaky_relu"):
     # a Python float: a NumPy float64 scalar would turn float32 arrays into float64
     negative_slope = checks.real(negative_slope, "negative_slope", who)
     xp = backend.array_module(x)
-    mask = x > 0
-    return xp.where(mask, x, x * negative_slope), LeakyReLUCache(mask, negative_slope)
+
+    def kernel(x, y, mask):  # y = x where mask else x * negative_slope
+        xp.greater(x, 0, out=mask)
+        xp.multiply(x, negative_slope, out=y)
+        xp.copyto(y, x, where=mask)
+
+    y, mask = elementwise(kernel, [x], [x.dtype, bool])
+    return y, LeakyReLUCache(mask, negative_slope)
 
 
 def leaky_relu_backward(dy, cache):
     xp = backend.array_module(dy)
-    return xp.where(cache.mask, dy, dy * cache.negative_slope)
+
+    def kernel(dy, mask, dx):  # dx = dy where mask else dy * negative_slope
+        xp.multiply(dy, cache.negative_slope, out=dx)
+        xp.copyto(dx, dy, where=mask)
+
+    return elementwise(kernel, [dy, cache.mask], [dy.dtype])[0]
 
 
 def elu_forward(x, alpha=1.0, who="elu"):
@@ -79,15 +97,21 @@ def elu_forward(x, alpha=1.0, who="elu"):
     checks.floating(x, who)
     alpha = checks.real(alpha, "alpha", who)
     xp = backend.array_module(x)
-    mask = x > 0
-    # min(x, 0): exp of a large positive x would overflow on the branch that is thrown away
-    neg = xp.expm1(xp.minimum(x, 0)) * alpha
-    return xp.where(mask, x, neg), ELUCache(mask, neg, alpha)
+
+    def kernel(x, y, mask, neg):
+        xp.greater(x, 0, out=mask)
+        # min(x, 0): exp of a large positive x would overflow on the branch that is thrown away
+        xp.multiply(xp.expm1(xp.minimum(x, 0)), alpha, out=neg)
+        xp.copyto(y, xp.where(mask, x, neg))
+
+    y, mask, neg = elementwise(kernel, [x], [x.dtype, bool, x.dtype])
+    return y, ELUCache(mask, neg, alpha)
 
 
 def elu_backward(dy, cache):
     xp = backend.array_module(dy)
-    return xp.where(cache.mask, dy, dy * (cache.neg + cache.alpha))      # alpha * exp(x) = y + alpha
+    # alpha * exp(x) = y + alpha
+    return formula(lambda dy, mask, neg: xp.where(mask, dy, dy * (neg + cache.alpha)), dy, cache.mask, cache.neg)
 
 
 def gelu_forward(x, approximate="none", who="gelu"):
@@ -106,22 +130,30 @@ def gelu_forward(x, approximate="none", who="gelu"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"{who}: approximate must be 'none' or 'tanh', got {approximate!r}")
     xp = backend.array_module(x)
-    if approximate == "tanh":
-        t = xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_K * (x * x * x)))
-        return x * 0.5 * (1 + t), GELUCache(x, t, approximate)
-    cdf = (1 + erf(x * math.sqrt(0.5))) * 0.5
-    return x * cdf, GELUCache(x, cdf, approximate)
+
+    def kernel(x, y, s):
+        if approximate == "tanh":
+            xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_K * (x * x * x)), out=s)
+            xp.copyto(y, x * 0.5 * (1 + s))
+        else:
+            xp.copyto(s, (1 + erf(x * math.sqrt(0.5))) * 0.5)
+            xp.multiply(x, s, out=y)
+
+    y, s = elementwise(kernel, [x], [x.dtype, x.dtype])
+    return y, GELUCache(x, s, approximate)
 
 
 def gelu_backward(dy, cache):
-    x = cache.x
     xp = backend.array_module(dy)
-    if cache.approximate == "tanh":
-        t = cache.s
-        inner_grad = _SQRT_2_OVER_PI * (1 + 3 * _GELU_K * (x * x))
-        return dy * ((1 + t) * 0.5 + x * 0.5 * (1 - t * t) * inner_grad)
-    pdf = xp.exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi))
-    return dy * (cache.s + x * pdf)
+
+    def grad(dy, x, s):
+        if cache.approximate == "tanh":
+            inner_grad = _SQRT_2_OVER_PI * (1 + 3 * _GELU_K * (x * x))
+            return dy * ((1 + s) * 0.5 + x * 0.5 * (1 - s * s) * inner_grad)
+        pdf = xp.exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi))
+        return dy * (s + x * pdf)
+
+    return formula(grad, dy, cache.x, cache.s)
 
 
 def sigmoid_forward(x, who="sigmoid"):
@@ -134,13 +166,17 @@ def sigmoid_forward(x, who="sigmoid"):
     """
     checks.floating(x, who)
     xp = backend.array_module(x)
-    e = xp.exp(-xp.abs(x))
-    y = xp.where(x >= 0, 1, e) / (1 + e)
+
+    def sigmoid(x):
+        e = xp.exp(-xp.abs(x))
+        return xp.where(x >= 0, 1, e) / (1 + e)
+
+    y = formula(sigmoid, x)
     return y, y
 
 
 def sigmoid_backward(dy, y):
-    return dy * (y * (1 - y))
+    return formula(lambda dy, y: dy * (y * (1 - y)), dy, y)
 
 
 def tanh_forward(x, who="tanh"):
@@ -152,9 +188,9 @@ def tanh_forward(x, who="tanh"):
     Cache: y.
     """
     checks.floating(x, who)
-    y = backend.array_module(x).tanh(x)
+    y = formula(backend.array_module(x).tanh, x)
     return y, y
 
 
 def tanh_backward(dy, y):
-    return dy * (1 - y * y)
+    return formula(lambda dy, y: dy * (1 - y * y), dy, y)

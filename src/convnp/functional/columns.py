@@ -162,7 +162,13 @@ def col2im_add(cols, dx_t, geometry):
 
 
 def zero_pad(x, pads, workspace=None, name="x_pad"):
-    """x with zero padding (top, bottom, left, right); x itself (no copy) when all are 0.
+    """x with zero padding (top, bottom, left, right); x itself (no copy) when all are 0."""
+    return copy_interior(padded_buffer(x, pads, workspace, name), x, 0, x.shape[0], pads)
+
+
+def padded_buffer(x, pads, workspace=None, name="x_pad"):
+    """An array for x padded by (top, bottom, left, right): its border zero, its interior not yet
+    written (copy_interior fills it, shard by shard); x itself when all pads are 0.
 
     With a workspace the padded array is kept there: its border stays zero from one call to
     the next with the same shape, so only the interior is written again.
@@ -174,12 +180,19 @@ def zero_pad(x, pads, workspace=None, name="x_pad"):
     shape = (n, c, h + top + bottom, w + left + right)
     x_pad = None if workspace is None else workspace.get(name)
     if x_pad is None or x_pad.shape != shape or x_pad.dtype != x.dtype:
-        # zeros + one interior assignment: cheaper than np.pad's general machinery
+        # zeros + interior assignments: cheaper than np.pad's general machinery
         x_pad = backend.array_module(x).zeros(shape, dtype=x.dtype)
         if workspace is not None:
             workspace[name] = x_pad
-    x_pad[:, :, top : top + h, left : left + w] = x
     return x_pad
+
+
+def copy_interior(x_pad, x, lo, hi, pads):
+    """Samples lo:hi of x copied into the interior of padded_buffer's x_pad; returns x_pad[lo:hi]."""
+    if x_pad is not x:
+        top, left, (h, w) = pads[0], pads[2], x.shape[2:]
+        x_pad[lo:hi, :, top : top + h, left : left + w] = x[lo:hi]
+    return x_pad[lo:hi]
 
 
 __all__ = ["im2col", "col2im", "conv_output_size", "resolve_padding"]

@@ -20,7 +20,6 @@ The plain version, the definition the tests hold this one to: ``conv_reference.p
 this one is made fast (chunks of columns, reused workspaces, and the three ways backward
 can run, with when and why): ``conv_tuning.py``.
 """
-import math
 from typing import NamedTuple
 
 from .. import checks
@@ -44,6 +43,7 @@ class ConvCache(NamedTuple):
     groups: int
     workspace: object
     pad: PadCache
+    shards: list
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, who="conv2d",
@@ -64,8 +64,10 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         Y = W.reshape(F, -1) @ X + b            then Y (F, N, H_out, W_out) -> (N, F, H_out, W_out)
     backward (dY = dy as (F, N*H_out*W_out)):
         dW = dY @ X.T      dX = col2im(W.reshape(F, -1).T @ dY)      db = sum of dy over (N, H, W)
+    Threads: the batch is split into shards that run at once (convnp.parallel, conv_tuning.py).
     Returns: (y, cache); y has the dtype of x (float32 stays float32); cache a ConvCache:
-        x_cols     X, when it was built in one chunk (kept for backward), else None
+        x_cols     X, one array per shard, when it is small enough to keep for backward and
+                   backward will read it, else None
         x_t        x padded, channel-major (C, N, H_pad, W_pad): X is built again from it
         chunk      samples per chunk of X (conv_tuning.py)
         weight     the weight (F, C/groups, KH, KW), by reference
@@ -75,17 +77,20 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         groups     the number of groups
         workspace  the workspace dict given, or None
         pad        the PadCache of a padding_mode's padding, or None
+        shards     the (lo, hi) sample ranges the forward ran in (backward runs in the same)
     """
     geometry = _check(x, weight, bias, stride, padding, dilation, groups, who)
     pad_cache = None
     if padding_mode != "zeros":
         x, pad_cache = _pad_first(x, geometry, padding_mode, who)
         geometry = geometry._replace(padding=(0, 0, 0, 0))  # the same out_size
-    # Y = W @ X, one GEMM per chunk of samples; X is kept when it is one chunk, else rebuilt from x_t
-    y_cols, x_t, x_cols, chunk = tuning.forward_columns(x, weight, geometry, groups, workspace)
+    # Y = W @ X, one GEMM per chunk of samples in each shard; X is kept when it is small and
+    # backward will read it (not on the full-convolution path), else rebuilt from x_t
+    keep = tuning.full_padding(weight.shape[0], x.shape, geometry) is None
+    y, x_t, x_cols, chunk, shards = tuning.forward(x, weight, bias, geometry, groups, workspace, keep)
     cache = ConvCache(x_cols, x_t, chunk, weight, bias is not None, tuple(x.shape), geometry, groups, workspace,
-                      pad_cache)
-    return tuning.to_nchw(y_cols, x.shape[0], geometry.out_size, bias), cache
+                      pad_cache, shards)
+    return y, cache
 
 
 def conv2d_backward(dout, cache, input_grad=True, weight_grad=True):
@@ -103,16 +108,13 @@ def conv2d_backward(dout, cache, input_grad=True, weight_grad=True):
     two): the "full" convolution of dy with the flipped kernel, and dW from the same columns.
     Which way runs when, and why: conv_tuning.py.
     """
-    n, f, m = cache.x_shape[0], cache.weight.shape[0], math.prod(cache.geometry.out_size)
-    # Each (n, f) row of dout is contiguous: numpy sums it pairwise, then the rows over n.
-    dbias = dout.reshape(n, f, m).sum(axis=(0, 2)) if cache.has_bias and weight_grad else None
-    full = tuning.full_padding(f, cache.x_shape, cache.geometry) if input_grad else None
+    shards = cache.shards or tuning.split(cache.x_shape, cache.geometry)
+    dbias = tuning.bias_grad(dout, shards) if cache.has_bias and weight_grad else None
+    full = tuning.full_padding(cache.weight.shape[0], cache.x_shape, cache.geometry) if input_grad else None
     if full is not None:
-        dx, dweight = tuning.grads_full_conv(dout, cache, full, weight_grad)
+        dx, dweight = tuning.grads_full_conv(dout, cache, shards, full, weight_grad)
     elif input_grad or weight_grad:
-        dy = tuning.dy_columns(dout, cache.groups, cache.workspace)  # (groups, F/groups, N*OH*OW)
-        dweight = tuning.weight_grad_columns(dy, cache) if weight_grad else None
-        dx = tuning.input_grad_col2im(dout, dy, cache) if input_grad else None
+        dx, dweight = tuning.grads_col2im(dout, cache, shards, input_grad, weight_grad)
     else:
         dx = dweight = None
     if dx is not None and cache.pad is not None:
@@ -127,7 +129,7 @@ def conv2d_input_grad(dout, weight, x_shape, geometry, groups, workspace=None):
     (functional/conv_transpose.py). geometry: the convolution's WindowGeometry over x_shape,
     its out_size dout's (H, W).
     """
-    cache = ConvCache(None, None, None, weight, False, tuple(x_shape), geometry, groups, workspace, None)
+    cache = ConvCache(None, None, None, weight, False, tuple(x_shape), geometry, groups, workspace, None, None)
     return conv2d_backward(dout, cache, weight_grad=False)[0]
 
 

@@ -5,6 +5,7 @@ import numpy as np
 from ..backend import array_module
 from ..init import as_rng
 from .. import checks
+from .elementwise import elementwise
 
 
 def dropout_forward(x, p=0.5, rng=None, training=True, who="dropout"):
@@ -22,16 +23,28 @@ def dropout_forward(x, p=0.5, rng=None, training=True, who="dropout"):
     if not training or p == 0:
         return x, None
     draw_dtype = np.float32 if x.dtype == np.float32 else np.float64
-    keep = as_rng(rng).random(x.shape, dtype=draw_dtype) >= p      # P(keep) = 1 - p
+    # One draw from rng for the whole array, as on one thread: the mask is the same on any
+    # number of threads. Then, in shards on every core (elementwise.py), one pass:
+    draws = as_rng(rng).random(x.shape, dtype=draw_dtype)
     xp = array_module(x)
-    mask = xp.asarray(keep, dtype=x.dtype)
-    mask *= 1.0 / (1.0 - p)                  # a Python float keeps the mask's dtype
-    return x * mask, mask
+    scale = 1.0 / (1.0 - p)                  # a Python float keeps the mask's dtype
+
+    def kernel(draws, x, y, mask):
+        xp.multiply(draws >= p, scale, out=mask)   # keep ~ Bernoulli(1 - p): P(draw >= p) = 1 - p
+        xp.multiply(x, mask, out=y)
+
+    y, mask = elementwise(kernel, [xp.asarray(draws), x], [x.dtype, x.dtype])
+    return y, mask
 
 
 def dropout_backward(dy, mask):
     """Gradient of dropout: dy * mask (dy itself when the forward was the identity)."""
-    return dy if mask is None else dy * mask
+    if mask is None:
+        return dy
+    xp = array_module(dy)
+    if mask.shape != dy.shape:  # dropout2d's (N, C, 1, 1) mask, broadcast
+        return dy * mask
+    return elementwise(lambda dy, mask, dx: xp.multiply(dy, mask, out=dx), [dy, mask], [dy.dtype])[0]
 
 
 def dropout2d_forward(x, p=0.5, rng=None, training=True, who="dropout2d"):

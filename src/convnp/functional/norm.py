@@ -11,11 +11,12 @@ import numpy as np
 
 from .. import backend
 from .. import checks
+from . import norm_passes as passes
 
-# What backward needs: the normalised input (N, C, L), 1/sqrt(var + eps) (C,), the weight or None,
+# What backward needs: the centred input x - mean (N, C, L), 1/sqrt(var + eps) (C,), the weight or None,
 # whether there is a bias, the mode, the count M of values per channel the statistics came from
 # (over every process with allreduce) and the allreduce itself (None on one process).
-BatchNormCache = namedtuple("BatchNormCache", "x_hat invstd weight has_bias training count allreduce")
+BatchNormCache = namedtuple("BatchNormCache", "xc invstd weight has_bias training count allreduce")
 
 
 def _check(x, running_mean, running_var, weight, bias, training, who):
@@ -63,8 +64,10 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
       dbias = sum(dy),  dweight = sum(dy * x_hat)
       dx = weight / sqrt(var + eps) * (dy - dbias / M - x_hat * dweight / M)
     backward (not training): dx = dy * weight / sqrt(var + eps), dweight and dbias as above
-    Cache: BatchNormCache(x_hat (N, C, L), invstd (C,), weight or None, has_bias, training,
-    count M, allreduce or None).
+    Cache: BatchNormCache(xc = x - mean (N, C, L), invstd (C,), weight or None, has_bias,
+    training, count M, allreduce or None); x_hat = xc * invstd is not stored.
+    How: five steps over the array forward, six backward, on every core (norm_passes.py).
+    Plain version: norm_reference.py.
     Returns: (y, cache); backward returns (dx, dweight, dbias), None for an absent weight/bias.
     Raises: ValueError for mismatched shapes, or one value per channel when training.
     """
@@ -76,13 +79,11 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
     x3 = _as_ncl(x)
     m = x3.shape[0] * x3.shape[2]  # values per channel
     if training:
-        # einsum sums over n and l in one pass with no temporary (x.mean over axes (0, 2, 3) is 3x slower)
-        total = xp.einsum("ncl->c", x3)
+        total = passes.channel_sums(x3)
         if allreduce is not None:
             total, m = _sum_over_processes(allreduce, total, m)
         mean = total / m
-        x_hat = x3 - mean[:, None]  # centred, and normalised in place below
-        squares = xp.einsum("ncl,ncl->c", x_hat, x_hat)
+        xc, squares = passes.centre(x3, mean)  # xc = x - mean, and sum(xc^2)
         if allreduce is not None:
             (squares,) = _sum_over_processes(allreduce, squares)
         var = squares / m
@@ -92,18 +93,12 @@ def batch_norm_forward(x, running_mean, running_var, weight=None, bias=None, tra
             running_var *= 1 - momentum
             running_var += (momentum * m / (m - 1)) * var
     else:
-        x_hat = x3 - running_mean.astype(x.dtype, copy=False)[:, None]
+        xc, _ = passes.centre(x3, running_mean.astype(x.dtype, copy=False), squares=False)
         var = running_var.astype(x.dtype, copy=False)
     invstd = 1 / xp.sqrt(var + eps)
-    # In place wherever the array is new: each fresh array the size of x costs a pass of page faults.
-    x_hat *= invstd[:, None]
-    if weight is None:
-        y = x_hat if bias is None else x_hat + bias[:, None]
-    else:
-        y = x_hat * weight[:, None]
-        if bias is not None:
-            y += bias[:, None]
-    cache = BatchNormCache(x_hat, invstd, weight, bias is not None, training, m, allreduce if training else None)
+    # y = x_hat * weight + bias = xc * (invstd * weight) + bias
+    y = passes.scale_shift(xc, invstd if weight is None else invstd * weight, bias)
+    cache = BatchNormCache(xc, invstd, weight, bias is not None, training, m, allreduce if training else None)
     return y.reshape(x.shape), cache
 
 
@@ -113,23 +108,19 @@ def batch_norm_backward(dy, cache):
     With an allreduce, dx uses sum(dy) and sum(dy * x_hat) over every process, while dweight
     and dbias stay this process's own sums (averaging gradients over the processes adds them up).
     """
-    xp = backend.array_module(dy)
-    x_hat, weight = cache.x_hat, cache.weight
-    dy3 = dy.reshape(x_hat.shape)
-    dbias = xp.einsum("ncl->c", dy3)
-    dweight = xp.einsum("ncl,ncl->c", dy3, x_hat)
-    scale = cache.invstd if weight is None else weight * cache.invstd
+    xc, invstd, weight = cache.xc, cache.invstd, cache.weight
+    dy3 = dy.reshape(xc.shape)
+    dbias, sum_dy_xc = passes.grad_sums(dy3, xc)
+    dweight = sum_dy_xc * invstd  # sum(dy * x_hat), x_hat = xc * invstd
+    scale = invstd if weight is None else weight * invstd
     if cache.training:
         m, sum_dy, sum_dy_xhat = cache.count, dbias, dweight
         if cache.allreduce is not None:
             sum_dy, sum_dy_xhat = _sum_over_processes(cache.allreduce, dbias, dweight)
-        # dx = scale * (dy - sum_dy / m - x_hat * sum_dy_xhat / m): four in-place passes, no temporary
-        dx = x_hat * (-sum_dy_xhat / m)[:, None]
-        dx -= (sum_dy / m)[:, None]
-        dx += dy3
-        dx *= scale[:, None]
+        # dx = scale * (dy - sum_dy / m - x_hat * sum_dy_xhat / m)
+        dx = passes.input_grad(dy3, xc, sum_dy / m, invstd * sum_dy_xhat / m, scale)
     else:
-        dx = dy3 * scale[:, None]
+        dx = passes.scaled(dy3, scale)
     return dx.reshape(dy.shape), (None if weight is None else dweight), (dbias if cache.has_bias else None)
 
 

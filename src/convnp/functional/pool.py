@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import array_module
-from .. import checks
+from .. import checks, parallel
 from .indexing import scatter_add_flat
 
 
@@ -139,6 +139,33 @@ def _overlapping(geometry):
     return geometry.stride[0] < reach[0] or geometry.stride[1] < reach[1]
 
 
+def _window_reduce(ufunc, xw, geometry, out):
+    """out = ufunc over the window offsets' views of xw, in row-major order (maximum, or add for a sum).
+
+    Strided views, not x.reshape(N, C, H/2, 2, W/2, 2).max(axis=(3, 5)) for 2x2 windows: NumPy
+    reduces over two strided axes 30-60x slower than these 3 calls of maximum (measured).
+    """
+    views = list(_window_views(xw, geometry))
+    if len(views) == 1:
+        out[...] = views[0]
+        return
+    ufunc(views[0], views[1], out=out)
+    for v in views[2:]:
+        ufunc(out, v, out=out)
+
+
+def _tiles(shape, geometry):
+    """Whether the windows cover every element of an input of ``shape`` exactly once."""
+    (kh, kw), (oh, ow) = geometry.kernel, geometry.out_size
+    return (geometry.stride == geometry.kernel and geometry.dilation == (1, 1)
+            and shape[2] == oh * kh and shape[3] == ow * kw)
+
+
+def _split(x):
+    """Shards of a pooling over x (N, C, H, W): by samples (convnp.parallel)."""
+    return parallel.split(x.shape[0], x[0].size)
+
+
 # -- max pooling --------------------------------------------------------------------------
 class MaxPoolCache(NamedTuple):
     """What max_pool2d_backward needs (listed in max_pool2d_forward's docstring)."""
@@ -174,10 +201,8 @@ def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_
     if return_indices:
         y, indices = _max_and_indices(xw, geometry, x.shape)
         return (y, indices), MaxPoolCache(xw, y, tuple(x.shape), geometry, indices)
-    views = _window_views(xw, geometry)
-    y = next(views).copy()
-    for v in views:
-        xp.maximum(y, v, out=y)
+    y = xp.empty(tuple(x.shape[:2]) + geometry.out_size, dtype=x.dtype)
+    parallel.run(lambda i, lo, hi: _window_reduce(xp.maximum, xw[lo:hi], geometry, y[lo:hi]), _split(x))
     return y, MaxPoolCache(xw, y, tuple(x.shape), geometry, None)
 
 
@@ -193,18 +218,30 @@ def max_pool2d_backward(dy, cache):
         return scatter_add_flat(dy.reshape(n * c, -1), cache.indices.reshape(n * c, -1), h * w).reshape(cache.x_shape)
     xw, y, geometry = cache.x_padded, cache.y, cache.geometry
     xp = array_module(dy)
-    dxw = xp.zeros(xw.shape, dtype=xw.dtype)
-    unclaimed = xp.ones(y.shape, dtype=bool)     # windows whose maximum is not yet found
+    # Where the windows tile the input exactly (2x2, stride 2, even sizes), every dx entry is
+    # written once below: no zero fill first.
+    dxw = (xp.empty if _tiles(xw.shape, geometry) else xp.zeros)(xw.shape, dtype=xw.dtype)
+    parallel.run(lambda i, lo, hi: _max_grad_shard(xw[lo:hi], y[lo:hi], dy[lo:hi], dxw[lo:hi], geometry),
+                 _split(xw))
+    return _cropped(dxw, cache.x_shape, geometry.padding)
+
+
+def _max_grad_shard(xw, y, dy, dxw, geometry):
+    """Samples of max_pool2d_backward: each dy to its window's first maximum, added into (or written to) dxw."""
+    xp = array_module(dy)
     overlap = _overlapping(geometry)
-    for v, dv in zip(_window_views(xw, geometry), _window_views(dxw, geometry)):
+    unclaimed = None                              # windows whose maximum is not yet found
+    views = list(zip(_window_views(xw, geometry), _window_views(dxw, geometry)))
+    for k, (v, dv) in enumerate(views):
         hit = v == y
-        hit &= unclaimed                          # an earlier offset with the same value wins ties
-        unclaimed ^= hit                          # hit is a subset of unclaimed: xor removes it
+        if unclaimed is not None:
+            hit &= unclaimed                      # an earlier offset with the same value wins ties
+        if k < len(views) - 1:
+            unclaimed = ~hit if unclaimed is None else unclaimed ^ hit  # hit is a subset: xor removes it
         if overlap:
             dv += dy * hit
         else:
             xp.multiply(dy, hit, out=dv)          # each input element is in at most one window
-    return _cropped(dxw, cache.x_shape, geometry.padding)
 
 
 def _max_and_indices(xw, geometry, x_shape):
@@ -285,12 +322,14 @@ def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, 
     geometry = _checked(x, kernel_size, stride, padding, ceil_mode, who)
     xp = array_module(x)
     xw = _padded(x, geometry, 0)
-    views = _window_views(xw, geometry)
-    y = next(views).copy()
-    for v in views:
-        xp.add(y, v, out=y)               # row-major order, the order PyTorch sums in
     divisor = _avg_divisor(x, geometry, count_include_pad)
-    y /= divisor
+    y = xp.empty(tuple(x.shape[:2]) + geometry.out_size, dtype=x.dtype)
+
+    def shard(i, lo, hi):
+        _window_reduce(xp.add, xw[lo:hi], geometry, y[lo:hi])  # row-major order, the order PyTorch sums in
+        y[lo:hi] /= divisor
+
+    parallel.run(shard, _split(x))
     return y, AvgPoolCache(xw.shape, tuple(x.shape), x.dtype, divisor, geometry)
 
 
@@ -300,14 +339,19 @@ def avg_pool2d_backward(dy, cache):
     Shape: dy (N, C, H_out, W_out) -> dx (N, C, H, W).
     """
     xp = array_module(dy)
-    g = dy / cache.divisor
-    dxw = xp.zeros(cache.padded_shape, dtype=cache.dtype)
-    overlap = _overlapping(cache.geometry)
-    for dv in _window_views(dxw, cache.geometry):
-        if overlap:
-            dv += g
-        else:
-            dv[...] = g
+    geometry = cache.geometry
+    overlap = _overlapping(geometry)
+    dxw = (xp.empty if _tiles(cache.padded_shape, geometry) else xp.zeros)(cache.padded_shape, dtype=cache.dtype)
+
+    def shard(i, lo, hi):
+        g = dy[lo:hi] / cache.divisor
+        for dv in _window_views(dxw[lo:hi], geometry):
+            if overlap:
+                dv += g
+            else:
+                dv[...] = g
+
+    parallel.run(shard, _split(dxw))
     return _cropped(dxw, cache.x_shape, cache.geometry.padding)
 
 

@@ -9,21 +9,24 @@
 Layout of the file (an ordinary, uncompressed .npz; np.load(path) opens it, no pickle):
   "model/<key>"     each entry of model.state_dict() ("model/0.weight", "model/1.running_mean")
   "optimizer/<i>", "rng_state/<i>", "metadata/<i>"   arrays found inside those values
-  "__convnp__"      UTF-8 JSON (a uint8 array): {"format": "convnp-model", "format_version": 1,
+  "__convnp__"      UTF-8 JSON (a uint8 array): {"format": "convnp-model", "format_version": 2,
                     "convnp_version", "architecture", "training", "epoch", "rng_state",
                     "metadata", "optimizer"}
-The architecture is a tree of {"class": name, "config": layer.config()} (architecture.py);
-values that JSON cannot hold exactly (tuples, non-str keys, arrays, NumPy scalars, dtypes,
-layers given to a constructor) are tagged objects such as {"__tuple__": [...]} (codec.py).
-Any change to this layout raises FORMAT_VERSION.
+The architecture is a tree of {"class": name, "config": layer.config()} (architecture.py).
+Saved values are JSON-native (tuples become lists, NumPy numbers Python numbers) plus arrays,
+written as {"__array__": "<section>/<i>"} (codec.py). Any change to this layout raises
+FORMAT_VERSION; format 1 files are still read.
 
 Only classes in the registry are rebuilt: every layer in ``convnp.nn`` and those added with
 ``register_layer``. Bad files raise ModelFileError (a ValueError) naming the file and the
 problem; the file is never executed or unpickled.
 
+The metadata keys that ``convnp train`` writes and the commands act on ("input_shape",
+"classes", ...) are checked against the model and bounded on save and load (metadata.py).
+
 Modules: checkpoint.py (save, load, Checkpoint, build_optimizer), architecture.py (the layer
-registry; models as JSON), codec.py (nested values as JSON plus arrays), files.py (the .npz
-container and its header: atomic writes, safe reads), errors.py.
+registry; models as JSON), codec.py (nested values as JSON plus arrays), metadata.py,
+files.py (the .npz container and its header: atomic writes, safe reads), errors.py.
 """
 from .architecture import register_layer
 from .checkpoint import Checkpoint, build_optimizer, load, save

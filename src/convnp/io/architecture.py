@@ -1,7 +1,8 @@
 """Layer classes by name, and models described as JSON and rebuilt from that description.
 
 A description is a tree:
-  {"class": "Conv2d", "config": {...}}          a layer: the encoded layer.config()
+  {"class": "Conv2d", "config": {...}}          a layer: layer.config(), JSON-native values;
+                                                a layer given to a constructor: {"__layer__": {...}}
   {"class": "Sequential", "layers": [...]}
   {"class": "Residual", "block": {...}, "shortcut": {...} or null}
 Only registered classes are described or rebuilt: every layer in ``convnp.nn`` and those
@@ -13,10 +14,11 @@ from .. import nn
 from ..nn.container import Residual, Sequential
 from ..nn.model import Model
 from ..nn.module import Layer
-from .codec import Decoder, Encoder
+from .codec import Encoder
 from .errors import Malformed, short
 
 _REGISTRY = {}
+LAYER = "__layer__"
 
 
 def register_layer(cls, name=None):
@@ -68,8 +70,7 @@ def describe(layer, where=""):
         config = layer.config()
         if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
             raise TypeError(f"convnp.save: {cls.__name__}.config() {_at(where)} must return a dict with str keys")
-        encoder = ConfigEncoder(where)
-        spec["config"] = {k: encoder.encode(v, k) for k, v in config.items()}
+        spec["config"] = {k: _encode_config(v, where, repr(k)) for k, v in config.items()}
     return spec
 
 
@@ -142,8 +143,7 @@ def build(spec, where="", classes=None):
     _check_keys(spec, {"class", "config"}, where)
     if not isinstance(spec["config"], dict):
         raise Malformed(f"{name} {_at(where)}: 'config' must be an object, got {short(spec['config'])}")
-    decoder = ConfigDecoder(where, classes)
-    config = {k: decoder.decode(v, k) for k, v in spec["config"].items()}
+    config = {k: _decode_config(v, where, repr(k), classes) for k, v in spec["config"].items()}
     try:
         return cls(**config)
     except Exception as e:  # the constructor's own message says what is wrong with the value
@@ -157,49 +157,33 @@ def _check_keys(spec, expected, where):
         raise Malformed(f"{spec['class']} {_at(where)}: expected the keys {sorted(expected)}, got {sorted(spec)}")
 
 
-# -- a layer's config: layers inside it, no arrays --------------------------------------------------
-class ConfigEncoder(Encoder):
-    """Encodes a layer's config for the description of the layer at ``where``.
-
-    Unlike a saved value: a layer (a constructor argument such as Residual's block) is
-    described in place, NumPy numbers become Python numbers, arrays are refused.
-    """
-
-    allowed = "None, bool, int, float, str, list, tuple, dict, dtypes, layers"
-
-    def __init__(self, where):
-        super().__init__(section=None, arrays=None)
-        self.where = where
-
-    def numpy_scalar(self, value, key):
-        """A NumPy bool or number as the Python one; other NumPy scalars are refused."""
-        return value.item() if value.dtype.kind in "biuf" else self.refuse(value, key)
-
-    def array(self, value, key):
-        """Arrays are not constructor arguments: refused."""
-        return self.refuse(value, key)
-
-    def layer(self, value, key):
-        """A layer given to the constructor: {"__layer__": its description}."""
-        return {"__layer__": describe(value, _join(self.where, key))}
-
-    def refuse(self, value, key):
-        """Raise the TypeError for a config value that cannot be stored."""
-        raise TypeError(f"convnp.save: cannot store config value {key!r} of the layer {_at(self.where)},"
-                        f" a {type(value).__name__}; allowed: {self.allowed}")
+# -- a layer's config: JSON-native values, and layers given to a constructor ------------------------
+def _encode_config(value, where, path):
+    """A config value of the layer at ``where`` as JSON: a layer (a Model's constructor argument)
+    becomes {"__layer__": its description}; the rest must be JSON-native (codec.Encoder's rules,
+    arrays refused, no dict key starting with "__"). ``path`` names the value: "'sizes'[1]".
+    Raises TypeError for what cannot be stored."""
+    if isinstance(value, Layer):
+        return {LAYER: describe(value, _join(where, path.replace("'", "")))}
+    if isinstance(value, (list, tuple)):
+        return [_encode_config(v, where, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) and not k.startswith("__") for k in value):
+        return {k: _encode_config(v, where, f"{path}[{k!r}]") for k, v in value.items()}
+    return Encoder(None, None).encode(value, f"config value {path} of the layer {_at(where)}")
 
 
-class ConfigDecoder(Decoder):
-    """Decodes a layer's config (of the layer at ``where``): layers are rebuilt, no entries read."""
-
-    def __init__(self, where, classes=None):
-        super().__init__(section=None, arrays={})
-        self.where = where
-        self.classes = classes
-
-    def layer(self, body, key):
-        """{"__layer__": description}: the layer rebuilt."""
-        return build(body, _join(self.where, key), self.classes)
+def _decode_config(value, where, key, classes):
+    """The inverse of _encode_config: layers rebuilt (with ``classes`` as in build); any other
+    key starting with "__" (no config dict has one) is refused as a tampered value."""
+    if isinstance(value, list):
+        return [_decode_config(v, where, f"{key}[{i}]", classes) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if any(k.startswith("__") for k in value):   # a config's dicts have no such keys: a tag
+        if set(value) != {LAYER}:
+            raise Malformed(f"config {key} of the layer {_at(where)}: unexpected tagged value {short(value)}")
+        return build(value[LAYER], _join(where, key.replace("'", "")), classes)
+    return {k: _decode_config(v, where, f"{key}[{k!r}]", classes) for k, v in value.items()}
 
 
 def _at(where):

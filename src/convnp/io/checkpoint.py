@@ -16,10 +16,12 @@ import numpy as np
 from .. import optim
 from ..backend import to_numpy
 from ..nn.module import Layer
+from .. import init
 from .architecture import build, check_rebuilds, describe
 from .codec import Decoder, Encoder
 from .errors import Malformed, ModelFileError, short
 from .files import read_model_file, write_model_file
+from .metadata import check_metadata
 
 _CONTENTS = ("architecture", "training", "epoch", "optimizer", "rng_state", "metadata")
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
@@ -38,10 +40,12 @@ def save(path, model, optimizer=None, *, epoch=None, rng_state=None, metadata=No
         rng_state: a np.random.Generator or BitGenerator (its ``bit_generator.state`` is
             stored), or any value built of dicts, lists, numbers, strings and arrays (for
             example several generators' states by name).
-        metadata: anything built of dicts, lists, tuples, numbers, strings and arrays.
+        metadata: anything built of dicts (str keys), lists, tuples, numbers, strings and
+            arrays; the keys that ``convnp train`` writes ("input_shape", "classes", ...)
+            must fit the model (metadata.py).
     The write is atomic: a temporary file in the same folder, flushed to disk, then moved
     over ``path``; if anything fails, the temporary file is removed and a file already at
-    ``path`` is left as it was.
+    ``path`` is left as it was. Tuples come back as lists, NumPy numbers as Python numbers.
     Raises: TypeError for values that cannot be stored; ValueError for a model whose layers'
         config() would not rebuild it; FileNotFoundError if the folder does not exist.
     """
@@ -64,6 +68,10 @@ def save(path, model, optimizer=None, *, epoch=None, rng_state=None, metadata=No
         "metadata": Encoder("metadata", arrays).encode(metadata, "metadata"),
     }
     check_rebuilds(model, contents["architecture"])
+    try:
+        check_metadata(model, metadata)
+    except Malformed as e:
+        raise ValueError(f"convnp.save: {e}") from None
     write_model_file(os.fspath(path), arrays, contents)
 
 
@@ -95,8 +103,11 @@ def _describe_optimizer(optimizer, model, arrays):
                 raise ValueError(f"convnp.save: the optimizer's parameter group {i} holds parameters that are not"
                                  f" the model's (positions {missing}); give the optimizer model.parameters()")
             names.append([by_id[id(p)] for p in group["params"]])
+    state = optimizer.state_dict()
+    if isinstance(state, dict) and isinstance(state.get("state"), dict):   # parameter indices as JSON keys
+        state = {**state, "state": {str(k): v for k, v in state["state"].items()}}
     return {"class": type(optimizer).__name__, "param_names": names,
-            "state": Encoder("optimizer", arrays).encode(optimizer.state_dict(), "optimizer.state_dict()")}
+            "state": Encoder("optimizer", arrays).encode(state, "optimizer.state_dict()")}
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -106,7 +117,8 @@ class Checkpoint:
 
     Attributes:
         model: the rebuilt model, weights and buffers loaded, train/eval modes as saved.
-        optimizer_state: the optimizer's state_dict() as saved (None if none was saved);
+        optimizer_state: the optimizer's state_dict() as saved, tuples as lists (None if
+            none was saved);
             ``opt.load_state_dict(ckpt.optimizer_state)`` restores it into an optimizer
             built over ``ckpt.model.parameters()``, or ``build_optimizer(ckpt)`` does both.
         optimizer_class: the saved optimizer's class name ("Adam"), or None.
@@ -181,7 +193,12 @@ def _restore(header, arrays, with_optimizer, classes=None):
 
     Every entry must be used: model weights, or arrays that the saved values refer to.
     """
-    model = build(header["architecture"], classes=classes)
+    weights = sum(v.size for k, v in arrays.items() if k.startswith("model/"))
+    try:
+        with init.allocation_budget(weights, "convnp.load"):   # the weights bound what the description may allocate
+            model = build(header["architecture"], classes=classes)
+    except ValueError as e:
+        raise Malformed(str(e)) from e
     _load_weights(model, {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")})
     _set_modes(model, header["training"])
     epoch = header["epoch"]
@@ -200,6 +217,7 @@ def _restore(header, arrays, with_optimizer, classes=None):
             _generator(rng_state)
         except Exception as e:
             raise Malformed(f"rng_state is not a valid bit generator state: {e}") from e
+    check_metadata(model, metadata)
     if not with_optimizer:
         return model
     return Checkpoint(model, optimizer["state"], optimizer["class"], optimizer["param_names"], epoch,
@@ -238,7 +256,13 @@ def _optimizer_entry(entry, decoder):
         raise Malformed(f"the optimizer's param_names should be lists of names, got {short(names)}")
     if not isinstance(entry["class"], str):
         raise Malformed(f"the optimizer's class should be a name, got {short(entry['class'])}")
-    return {"class": entry["class"], "param_names": names, "state": decoder.decode(entry["state"], "optimizer")}
+    state = decoder.decode(entry["state"], "optimizer")
+    if isinstance(state, dict) and isinstance(state.get("state"), dict):
+        bad = [k for k in state["state"] if not k.isdigit()]
+        if bad:
+            raise Malformed(f"the optimizer's state should be keyed by parameter numbers, got {short(bad)}")
+        state["state"] = {int(k): v for k, v in state["state"].items()}
+    return {"class": entry["class"], "param_names": names, "state": state}
 
 
 # -- rebuilding the optimizer ----------------------------------------------------------------------

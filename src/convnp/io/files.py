@@ -1,20 +1,21 @@
 """The container of a model file: an ordinary .npz archive whose entry "__convnp__" is a header.
 
 The header is UTF-8 JSON in a uint8 array: {"format": "convnp-model", "format_version",
-"convnp_version", ...the contents}. ``write_model_file`` writes the archive atomically;
-``read_model_file`` reads it without ever unpickling and checks the header's format and version.
+"convnp_version", ...the contents}. ``write_model_file`` writes the archive atomically
+(convnp.atomic); ``read_model_file`` reads it without ever unpickling and checks the header's
+format and version.
 """
 import json
-import os
-import tempfile
 import zipfile
 import zlib
 
 import numpy as np
 
+from ..atomic import atomic_write
+from .codec import from_format_1
 from .errors import Malformed
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: saved values are JSON-native plus arrays (codec.py); 1 is still read
 ENTRY = "__convnp__"
 _MAGIC = "convnp-model"
 _STAMP = ("format", "format_version", "convnp_version")
@@ -24,13 +25,15 @@ _STAMP = ("format", "format_version", "convnp_version")
 def write_model_file(path, arrays, contents):
     """Write the entries ``arrays`` and a header made of the stamp and ``contents`` to ``path``.
 
-    The write is atomic: a temporary file in the same folder, flushed to disk, then moved over
-    ``path``; if anything fails, the temporary file is removed and a file already at ``path``
-    is left as it was. Raises FileNotFoundError if the folder does not exist.
+    The write is atomic (convnp.atomic): if anything fails, a file already at ``path`` is left
+    as it was. Raises FileNotFoundError if the folder does not exist, OSError naming ``path``
+    if the disk refuses.
     """
     header = {"format": _MAGIC, "format_version": FORMAT_VERSION, "convnp_version": _version(), **contents}
     text = json.dumps(header, separators=(",", ":"))
-    _write_atomic(path, {**arrays, ENTRY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)})
+    entries = {**arrays, ENTRY: np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
+    with atomic_write(path) as f:
+        np.savez(f, **entries)
 
 
 def _version():
@@ -38,52 +41,6 @@ def _version():
     from .. import __version__
 
     return __version__
-
-
-def _write_atomic(path, arrays):
-    """np.savez ``arrays`` to a temporary file beside ``path``, sync it, then rename it over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"convnp.save: cannot write {path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode(path))
-        os.replace(tmp, path)
-    except BaseException:   # KeyboardInterrupt too: never leave the temporary file behind
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _sync_folder(folder)
-
-
-def _file_mode(path):
-    """The mode of the file being replaced, else what a new file would get (mkstemp gives 0600)."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)   # the only way to read the umask is to set it
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
-def _sync_folder(folder):
-    """Make the rename itself durable (POSIX); skipped where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except (OSError, AttributeError):
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -146,4 +103,4 @@ def _header(raw, expected):
                         f" upgrade convnp to load it (the file comes from convnp {header.get('convnp_version')})")
     if set(header) != expected:
         raise Malformed(f"the description should have the keys {sorted(expected)}, got {sorted(header)}")
-    return header
+    return from_format_1(header) if version == 1 else header

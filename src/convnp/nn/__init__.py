@@ -1,5 +1,5 @@
 """Stateful layers that own Parameters and call ``convnp.functional``; containers and losses."""
-from .module import Layer, Parameter
+from .module import Layer, Parameter, evaluating
 from .recording import no_grad
 from .model import Model
 from .container import ModuleDict, ModuleList, Residual, Sequential

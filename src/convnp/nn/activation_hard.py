@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import checks
+from ..init import full
 from .activation import Activation
 from .module import Parameter
 
@@ -86,7 +87,7 @@ class PReLU(Activation):
         # no num_parameters attribute, as PyTorch has: Layer.num_parameters() counts the weights
         k = checks.positive_int(num_parameters, "num_parameters", "PReLU")
         self.init = checks.real(init, "init", "PReLU")
-        self.weight = Parameter(np.full(k, self.init, dtype=np.float32))
+        self.weight = Parameter(full(k, self.init))     # the argument `init` hides the module here
 
     def config(self):
         return {"num_parameters": self.weight.size, "init": self.init}

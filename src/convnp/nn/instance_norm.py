@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import checks
+from .. import init
 from .layer_norm import _data, _flag
 from .module import Layer, Parameter
 
@@ -34,11 +35,11 @@ class InstanceNorm2d(Layer):
         self.affine = _flag(affine, "affine", who)
         self.track_running_stats = _flag(track_running_stats, "track_running_stats", who)
         c = self.num_features
-        self.weight = Parameter(np.ones(c, np.float32)) if self.affine else None
-        self.bias = Parameter(np.zeros(c, np.float32)) if self.affine else None
+        self.weight = Parameter(init.full(c, 1.0)) if self.affine else None
+        self.bias = Parameter(init.full(c, 0.0)) if self.affine else None
         if self.track_running_stats:
-            self.running_mean = np.zeros(c, np.float32)
-            self.running_var = np.ones(c, np.float32)
+            self.running_mean = init.full(c, 0.0)
+            self.running_var = init.full(c, 1.0)
             self.num_batches_tracked = np.zeros((), np.int64)
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None

@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import checks
+from .. import init
 from .module import Layer, Parameter
 
 
@@ -44,8 +45,8 @@ class LayerNorm(Layer):
         self.elementwise_affine = _flag(elementwise_affine, "elementwise_affine", "LayerNorm")
         has_bias = _flag(bias, "bias", "LayerNorm")
         affine = self.elementwise_affine
-        self.weight = Parameter(np.ones(self.normalized_shape, np.float32)) if affine else None
-        self.bias = Parameter(np.zeros(self.normalized_shape, np.float32)) if affine and has_bias else None
+        self.weight = Parameter(init.full(self.normalized_shape, 1.0)) if affine else None
+        self.bias = Parameter(init.full(self.normalized_shape, 0.0)) if affine and has_bias else None
 
     def config(self):
         return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
@@ -89,8 +90,8 @@ class GroupNorm(Layer):
         self.eps = checks.real(eps, "eps", "GroupNorm", low=0)
         self.affine = _flag(affine, "affine", "GroupNorm")
         c = self.num_channels
-        self.weight = Parameter(np.ones(c, np.float32)) if self.affine else None
-        self.bias = Parameter(np.zeros(c, np.float32)) if self.affine else None
+        self.weight = Parameter(init.full(c, 1.0)) if self.affine else None
+        self.bias = Parameter(init.full(c, 0.0)) if self.affine else None
 
     def config(self):
         return {"num_groups": self.num_groups, "num_channels": self.num_channels, "eps": self.eps,

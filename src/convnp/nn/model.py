@@ -18,7 +18,7 @@ import inspect
 import numpy as np
 
 from . import recording
-from .module import Layer
+from .module import Layer, evaluating
 
 
 class Model(Layer):
@@ -90,7 +90,7 @@ class Model(Layer):
         """The output shape for an input of ``input_shape`` (N may be None): one forward on zeros."""
         shape = tuple(1 if s is None else s for s in input_shape)
         dtype = next((p.dtype for p in self.parameters()), np.dtype(np.float32))
-        with recording.no_grad(), _evaluating(self):
+        with recording.no_grad(), evaluating(self):
             out = self(np.zeros(shape, dtype=dtype))
         outs = out if isinstance(out, tuple) else (out,)
         shapes = [(input_shape[0], *o.shape[1:]) for o in outs]
@@ -108,27 +108,12 @@ class Model(Layer):
         return text
 
 
-class _evaluating:
-    """``with _evaluating(model):`` eval mode inside, each layer's own mode restored after."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.modes = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        for m, mode in self.modes:
-            m.training = mode
-
-
 def trace(model, *inputs):
     """Run ``model`` on ``inputs`` in eval mode, keeping every top-level call's outputs.
 
     Returns (output, [(call, outputs)]): ``call.layer`` is the layer, ``outputs`` a tuple of the
     arrays it returned, in the order of the calls (convnp.viz shows them as feature maps).
     """
-    with _evaluating(model):
+    with evaluating(model):
         out, tape = recording.record(model, inputs, keep_outputs=True)
     return out, tape

@@ -6,6 +6,7 @@ function's cache for ``backward``. Parameters and sub-layers are found in the or
 they were assigned (attribute dicts keep order), so ``state_dict()`` keys come out
 in PyTorch's order: a layer's own parameters, then its buffers, then its children.
 """
+import contextlib
 import functools
 import inspect
 
@@ -297,6 +298,19 @@ class Layer:
             lines.append(f"  ({name}): {body}")
         lines.append(")")
         return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def evaluating(model):
+    """``with nn.evaluating(model):`` eval mode inside (BatchNorm's running statistics, no dropout),
+    each layer's own mode put back after, whatever it was (evaluate, predict, convnp.viz)."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def _join(prefix, name):

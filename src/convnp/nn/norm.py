@@ -3,6 +3,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import checks
+from .. import init
 from .module import Layer, Parameter
 
 
@@ -28,11 +29,11 @@ class _BatchNorm(Layer):
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         c = self.num_features
-        self.weight = Parameter(np.ones(c, dtype=np.float32)) if self.affine else None
-        self.bias = Parameter(np.zeros(c, dtype=np.float32)) if self.affine else None
+        self.weight = Parameter(init.full(c, 1.0)) if self.affine else None
+        self.bias = Parameter(init.full(c, 0.0)) if self.affine else None
         if self.track_running_stats:
-            self.running_mean = np.zeros(c, dtype=np.float32)
-            self.running_var = np.ones(c, dtype=np.float32)
+            self.running_mean = init.full(c, 0.0)
+            self.running_var = init.full(c, 1.0)
             self.num_batches_tracked = np.zeros((), dtype=np.int64)
         else:
             # PyTorch keeps no running statistics then, and saves none

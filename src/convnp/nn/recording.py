@@ -141,9 +141,12 @@ def call(layer, args, kwargs):
 
 
 def _unwrap(args):
-    """Parameters given to a merge op outside a model: their arrays."""
+    """Parameters given to a merge op outside a model: their arrays (args itself when there are none)."""
     Parameter = _parameter_class()
-    return tuple(a.data if isinstance(a, Parameter) else a for a in args)
+    for a in args:
+        if isinstance(a, Parameter):
+            return tuple(a.data if isinstance(a, Parameter) else a for a in args)
+    return args
 
 
 def _is_array(x):

@@ -7,7 +7,7 @@ parameters counted on its first row; later rows say "shared".
 import numpy as np
 
 from . import recording
-from .model import _evaluating
+from .module import evaluating
 
 
 def summary_table(model, input_shape):
@@ -32,7 +32,7 @@ def _rows(model, input_shape):
         shape = model.output_shape((None, *input_shape))
         return [(f"0 ({type(model).__name__})", str(tuple(shape)), f"{model.num_parameters():,}")]
     dtype = next((p.dtype for p in model.parameters()), np.dtype(np.float32))
-    with _evaluating(model):
+    with evaluating(model):
         _, tape = recording.record(model, (np.zeros((1, *input_shape), dtype=dtype),))
     names = {id(m): name for name, m in model.named_modules() if name}
     seen, rows = set(), []

@@ -14,7 +14,7 @@ from collections import deque
 
 import numpy as np
 
-from .. import checks
+from .. import checks, init
 from ..nn.container import ModuleDict
 from ..nn.model import Model
 from ..nn.module import Layer, Parameter
@@ -110,7 +110,7 @@ class OnnxModel(Model):
                     continue
                 info, constant = self.graph["tensors"].get(name), self.graph["constants"].get(name)
                 if info is not None:
-                    data = arrays[name] if arrays is not None else np.zeros(info["shape"], info["dtype"])
+                    data = arrays[name] if arrays is not None else init.full(info["shape"], 0, info["dtype"])
                 elif constant is not None and constant["dtype"] in FLOAT_DTYPES:
                     data = np.array(constant["values"], constant["dtype"]).reshape(constant["shape"])
                 else:

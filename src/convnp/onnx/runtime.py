@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from ..nn.model import _evaluating
+from ..nn.module import evaluating
 from ..nn.recording import no_grad
 from ._require import onnxruntime_package
 
@@ -28,7 +28,7 @@ def check(model, path, input_shape, batch_size=5, seed=0):
     dtype = next((p.dtype for p in model.parameters()), np.dtype(np.float32))
     rng = np.random.default_rng(seed)
     xs = [rng.standard_normal((batch_size, *s)).astype(dtype) for s in shapes]
-    with no_grad(), _evaluating(model):
+    with no_grad(), evaluating(model):
         ours = model(*xs)
     ours = ours if isinstance(ours, tuple) else (ours,)
     theirs = run(path, *xs)

@@ -2,22 +2,7 @@
 import numpy as np
 
 from ..backend import array_module
-
-
-class _EvalMode:
-    """Context: every layer of ``model`` in eval mode inside, its own mode restored after."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.modes = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-        return self.model
-
-    def __exit__(self, *exc):
-        for m, training in self.modes:
-            m.training = training
+from ..nn.module import evaluating
 
 
 def _check_model(model, who):
@@ -66,7 +51,7 @@ def _run_layers(model, x):
     from ..nn.recording import no_grad
 
     if not model._records_calls:
-        with _EvalMode(model), no_grad():
+        with evaluating(model), no_grad():
             return [("0", model, model(x))]
     _, tape = trace(model, x)
     names = {id(m): name for name, m in model.named_modules() if name}

@@ -3,7 +3,8 @@ import numpy as np
 
 from ..backend import array_module, to_numpy
 from ._figure import _bare, _finish, _pyplot, _show_image
-from ._model import _check_model, _EvalMode, _prepare
+from ..nn.module import evaluating
+from ._model import _check_model, _prepare
 
 
 def saliency_map(model, x, target=None):
@@ -31,7 +32,7 @@ def _saliency(model, x, target):
     params = model.parameters()
     saved = [p.grad.copy() for p in params]
     try:
-        with _EvalMode(model):
+        with evaluating(model):
             scores = model(xb)
             if scores.ndim != 2:
                 raise ValueError(f"{who}: expected the model to output scores (1, K), got shape {tuple(scores.shape)}")

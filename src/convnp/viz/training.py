@@ -3,7 +3,8 @@ import numpy as np
 
 from ..backend import to_numpy
 from ._figure import _finish, _grid_axes, _pyplot, _show_image
-from ._model import _check_model, _EvalMode, _prepare
+from ..nn.module import evaluating
+from ._model import _check_model, _prepare
 
 
 def training_curves(history, path=None, figsize=(10, 4)):
@@ -114,7 +115,7 @@ def misclassified(model, dataset, n=16, path=None, ncols=8, batch_size=256, figs
 def _predict_classes(model, images, batch_size, who):
     """argmax of the model's outputs over ``images``, in batches, in eval mode."""
     out = []
-    with _EvalMode(model):
+    with evaluating(model):
         for i in range(0, len(images), batch_size):
             scores = model(_prepare(model, images[i:i + batch_size], who))
             out.append(to_numpy(scores).reshape(len(scores), -1).argmax(axis=1))
