@@ -158,6 +158,18 @@ def test_unknown_model_name(capsys):
     one_error_line(capsys, main(["train", "--model", "resnet999", "--epochs", "1"]), expected)
 
 
+def test_architectures_that_are_not_classifiers(capsys):
+    one_error_line(capsys, main(["train", "--model", "autoencoder", "--epochs", "1"]),
+                   "autoencoder is not a classifier; convnp train trains classifiers")
+    one_error_line(capsys, main(["train", "--model", "unet", "--epochs", "1"]),
+                   r"unet is not a classifier \(its output for one image is \(10, 28, 28\)\); convnp train trains classifiers")
+    # summary feeds each architecture its own input: noise (100, 1, 1), a 3x32x32 image
+    for name, last in (("dcgan_generator", r"main \(Sequential\)\s+\(None, 1, 28, 28\)"),
+                       ("resnet18", r"fc \(Linear\)\s+\(None, 10\)")):
+        assert main(["summary", "--model", name]) == 0
+        assert re.search(last, capsys.readouterr().out)
+
+
 def test_unknown_dataset(capsys):
     one_error_line(capsys, main(["train", "--dataset", "imagenet"]),
                    r"unknown dataset 'imagenet'; choose one of mnist-sample, mnist, fashion-mnist, cifar10,"

@@ -16,7 +16,8 @@ import pytest
 pytest.importorskip("matplotlib")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-ALL = ["cross_correlation", "edge_filters", "mnist_from_scratch", "cifar10", "custom_layer"]
+ALL = ["cross_correlation", "edge_filters", "mnist_from_scratch", "cifar10", "custom_layer", "autoencoder",
+       "unet_shapes", "dcgan", "siamese"]
 
 
 def load(name):
@@ -214,6 +215,122 @@ def test_custom_layer_classes_match_the_math():
         layer.forward(np.zeros((1, 3, 4, 4), dtype=np.float32))
     with pytest.raises(RuntimeError, match="backward\\(\\) called before forward\\(\\)"):
         ex.SiLU().backward(np.ones(3))
+
+
+# -- the nn.Model examples: autoencoder.py, unet_shapes.py, dcgan.py, siamese.py ----------------------
+def number(out, pattern):
+    return float(re.search(pattern, out).group(1))
+
+
+def test_autoencoder(capsys, tmp_path):
+    out = run("autoencoder", capsys, "--smoke", "--out", str(tmp_path))
+    assert "500 training and 200 test digits, noise std 0.4" in out
+    assert re.search(r"epoch 1/1: train MSE [\d.]+", out)
+    noisy = number(out, r"test MSE of the noisy input:\s+([\d.]+)")
+    recon = number(out, r"test MSE of the reconstruction:\s+([\d.]+)")
+    assert 0.05 < noisy < 0.12 and 0 < recon < 0.3      # std 0.4 noise, clipped to [0, 1]: about 0.08
+    assert_figure(tmp_path / "autoencoder.png")
+
+
+def test_autoencoder_noise_stays_in_the_pixel_range():
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    noisy = load("autoencoder").add_noise(x, 0.5, np.random.default_rng(1))
+    assert noisy.dtype == np.float32 and noisy.min() == 0 and noisy.max() == 1 and not np.array_equal(noisy, x)
+
+
+def test_unet_shapes(capsys, tmp_path):
+    out = run("unet_shapes", capsys, "--smoke", "--out", str(tmp_path))
+    assert "64 new generated 16x16 training images per epoch, 32 held out" in out
+    ious = [float(v) for v in re.findall(r"(?:background|circle|square|triangle) ([\d.]+)", out)]
+    assert len(ious) == 4 and all(0 <= v <= 1 for v in ious)
+    assert number(out, r"mean IoU: ([\d.]+)") == pytest.approx(np.mean(ious), abs=1e-4)
+    assert number(out, r"mean IoU of the three shapes: ([\d.]+)") == pytest.approx(np.mean(ious[1:]), abs=1e-4)
+    assert_figure(tmp_path / "unet_shapes.png")
+
+
+def test_unet_shapes_geometry_and_iou():
+    ex = load("unet_shapes")
+    yy, xx = np.mgrid[0:200, 0:200].astype(np.float64)
+    r = 60
+    areas = [ex.shape_mask(k, yy, xx, 100, 100, r, 0.7).sum() for k in (1, 2, 3)]
+    # circle pi r^2, the square inscribed in the circle 2 r^2, the equilateral triangle 3 sqrt(3) / 4 r^2
+    np.testing.assert_allclose(areas, [np.pi * r ** 2, 2 * r ** 2, 3 * np.sqrt(3) / 4 * r ** 2], rtol=0.02)
+    x, y = ex.make_shapes(20, 32, np.random.default_rng(0))
+    assert x.shape == (20, 1, 32, 32) and y.shape == (20, 32, 32) and set(np.unique(y)) <= {0, 1, 2, 3}
+    assert all(np.any(y[i] > 0) for i in range(20))                        # every image shows a shape
+    assert x[:, 0][y > 0].mean() > x[:, 0][y == 0].mean() + 0.5            # shapes are brighter than the noise
+    truth = np.array([[0, 0, 1, 1], [2, 2, 3, 3]])
+    pred = np.array([[0, 1, 1, 1], [2, 2, 3, 0]])
+    np.testing.assert_allclose(ex.iou_per_class(pred, truth, 4), [1 / 3, 2 / 3, 1, 1 / 2])
+
+
+def test_dcgan(capsys, tmp_path):
+    out = run("dcgan", capsys, "--smoke", "--out", str(tmp_path))
+    m = re.search(r"epoch 1/1: loss D ([\d.]+), loss G ([\d.]+), D\(x\) ([\d.]+), D\(G\(z\)\) ([\d.]+)", out)
+    assert m and all(float(v) > 0 for v in m.groups()) and float(m.group(3)) < 1
+    share = number(out, r"classified with probability >= 0\.9: ([\d.]+)% of 64") / 100
+    per_class = [int(v) for v in re.findall(r"\d+", re.search(r"by class 0-9: \[(.*)\]", out).group(1))]
+    assert len(per_class) == 10 and sum(per_class) == round(share * 64)
+    assert_figure(tmp_path / "dcgan_epoch_1.png")
+
+
+def test_dcgan_step_matches_the_pytorch_tutorial(torch):
+    """The example's gan_step against the tutorial's loop: two steps, every weight and running statistic."""
+    from conftest import assert_matches, to_numpy
+    from test_architectures import torch_dcgan
+
+    from convnp import models, nn, optim
+
+    ex = load("dcgan")
+    g, d = models.dcgan_generator(nz=5, ngf=2, rng=0).to(np.float64), models.dcgan_discriminator(ndf=2, rng=1).to(np.float64)
+    tg, td = torch_dcgan(torch, 5, 2, 2)
+    for ours, theirs in ((g, tg), (d, td)):
+        theirs.double().load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    opt_g, opt_d = (optim.Adam(m.parameters(), lr=0.01, betas=(0.5, 0.999)) for m in (g, d))
+    topt_g, topt_d = (torch.optim.Adam(m.parameters(), lr=0.01, betas=(0.5, 0.999)) for m in (tg, td))
+    criterion, rng = torch.nn.BCEWithLogitsLoss(), np.random.default_rng(0)
+    for _ in range(2):
+        real, z = rng.uniform(-1, 1, (4, 1, 28, 28)), rng.standard_normal((4, 5, 1, 1))
+        ex.gan_step(g, d, ex.RealAndFake(d), real, z, opt_g, opt_d, nn.BCEWithLogitsLoss())
+        td.zero_grad()                                              # the tutorial's training loop
+        err_real = criterion(td(torch.tensor(real)), torch.ones(4, 1, dtype=torch.float64))
+        err_real.backward()
+        fake = tg(torch.tensor(z))
+        criterion(td(fake.detach()), torch.zeros(4, 1, dtype=torch.float64)).backward()
+        topt_d.step()
+        tg.zero_grad()
+        criterion(td(fake), torch.ones(4, 1, dtype=torch.float64)).backward()
+        topt_g.step()
+    for ours, theirs in ((g, tg), (d, td)):
+        for name, value in ours.state_dict().items():
+            assert_matches(value, to_numpy(theirs.state_dict()[name]), np.float64, name)
+
+
+def test_siamese(capsys, tmp_path):
+    out = run("siamese", capsys, "--smoke", "--out", str(tmp_path))
+    assert re.search(r"512 new pairs of the 10000 training digits per epoch; 200 pairs of the 2000 test digits"
+                     r" \((\d+) the same digit\)", out)
+    assert re.search(r"epoch 1/1: train loss [\d.]+, train accuracy [\d.]+", out)
+    assert 0 <= number(out, r"held-out pair accuracy: ([\d.]+)") <= 1
+    assert_figure(tmp_path / "siamese_pairs.png")
+
+
+def test_siamese_pairs_and_shared_encoder_gradients():
+    from convnp import nn
+    from convnp.gradcheck import check_layer
+
+    ex = load("siamese")
+    labels = np.repeat(np.arange(10), 30)
+    first, second, same = ex.make_pairs(labels, 400, np.random.default_rng(0))
+    assert np.all(first != second) and 0.4 < same.mean() < 0.6
+    np.testing.assert_array_equal(labels[first] == labels[second], same == 1)
+    model = ex.SiameseNet(embedding=3, rng=0).to(np.float64)
+    a, b = np.random.default_rng(1).random((2, 2, 1, 28, 28))
+    np.testing.assert_allclose(model(a, b), model(b, a), rtol=1e-12)   # symmetric in its two inputs
+    # the encoder's two calls and (fa - fb)^2 by central differences, with a tiny encoder to stay fast
+    model.encoder = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.Tanh(), nn.Flatten(), nn.Linear(18, 3, rng=1))
+    a, b = np.random.default_rng(3).random((2, 2, 1, 5, 5))
+    check_layer(model.to(np.float64), (a, b), rng=2)
 
 
 # -- all of them -----------------------------------------------------------------------------------

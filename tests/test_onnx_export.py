@@ -53,8 +53,8 @@ def export_and_compare(model, shape, tmp_path, opset=17, batches=(1, 5), dynamic
 # -- every model -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", list(models.MODELS))
 def test_every_model(name, tmp_path):
-    shape = (3, 32, 32) if name in ("vgg_small", "resnet_small", "resnet18") else (1, 28, 28)
-    model = random_stats(models.get(name, in_channels=shape[0], rng=0))
+    shape = models.INPUT_SHAPES[name]
+    model = random_stats(models.get(name, rng=0))
     proto = export_and_compare(model, shape, tmp_path)
     names = {n.name for n in proto.graph.node}
     initializers = {t.name for t in proto.graph.initializer}

@@ -44,10 +44,10 @@ def round_trip(model, shapes, tmp_path, seed=0, opset=17):
 
 @pytest.mark.parametrize("name", list(models.MODELS))
 def test_round_trip_every_model(name, tmp_path):
-    shape = (3, 32, 32) if name in ("vgg_small", "resnet_small", "resnet18") else (1, 28, 28)
+    shape = models.INPUT_SHAPES[name]
     if name == "resnet18":
         pytest.skip("resnet18 is covered by the PyTorch import and the export tests (11M parameters)")
-    round_trip(random_stats(models.get(name, in_channels=shape[0], rng=0)), shape, tmp_path)
+    round_trip(random_stats(models.get(name, rng=0)), shape, tmp_path)
 
 
 @pytest.mark.parametrize("make,shape", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

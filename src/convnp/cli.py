@@ -163,7 +163,7 @@ def cmd_summary(args):
             model = models.get(args.name)
         except ValueError as e:
             raise CLIError(str(e)) from None
-        shape = (3, 32, 32) if args.name in ("vgg_small", "resnet_small") else (1, 28, 28)
+        shape = models.INPUT_SHAPES[args.name]
     else:
         model, meta = _load_model(args.model, finite=False)   # the layers of a diverged model are still worth seeing
         shape = tuple(meta.get("input_shape") or (1, 28, 28))

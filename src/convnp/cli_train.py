@@ -251,10 +251,15 @@ def _build_model(name, train_set, seed):
         model = models.get(name, **kwargs)
     except ValueError as e:
         raise CLIError(str(e)) from None
+    except TypeError:   # autoencoder, dcgan_*: no num_classes
+        raise CLIError(f"{name} is not a classifier; convnp train trains classifiers") from None
     try:
-        model.output_shape((1, c, h, w))
+        out = model.output_shape((1, c, h, w))
     except ValueError as e:
         raise CLIError(f"{name} does not fit {train_set.name}'s {c}x{h}x{w} images: {e}") from None
+    if out != (1, kwargs["num_classes"]):
+        raise CLIError(f"{name} is not a classifier (its output for one image is {out[1:]});"
+                       " convnp train trains classifiers")
     return model
 
 
