@@ -9,24 +9,14 @@ from collections import namedtuple
 
 from .. import backend
 from .. import checks
+from .norm import check_channel_arrays
 from .layer_norm import channel_affine_backward, normalize_rows, normalize_rows_backward
 
 InstanceNormCache = namedtuple("InstanceNormCache", "x_hat invstd weight has_bias use_input_stats")
 
 
 def _check(x, running_mean, running_var, weight, bias, use_input_stats, who):
-    checks.floating(x, who)
-    if x.ndim < 3:
-        raise ValueError(f"{who}: expected input (N, C, *) with at least 3 dimensions, got {tuple(x.shape)}")
-    c = x.shape[1]
-    for what, arr in (("running_mean", running_mean), ("running_var", running_var),
-                      ("weight", weight), ("bias", bias)):
-        if arr is not None and tuple(arr.shape) != (c,):
-            raise ValueError(f"{who}: expected {what} of shape ({c},) for input {tuple(x.shape)}, got {tuple(arr.shape)}")
-    if (running_mean is None) != (running_var is None):
-        raise ValueError(f"{who}: give both running_mean and running_var, or neither")
-    if not use_input_stats and running_mean is None:
-        raise ValueError(f"{who}: running_mean and running_var are needed when use_input_stats=False")
+    check_channel_arrays(x, running_mean, running_var, weight, bias, use_input_stats, "use_input_stats", 3, who)
     if use_input_stats and math.prod(x.shape[2:]) <= 1:
         raise ValueError(f"{who}: expected more than 1 spatial element when using input statistics,"
                          f" got input of shape {tuple(x.shape)}")

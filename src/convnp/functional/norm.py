@@ -19,10 +19,13 @@ from . import norm_passes as passes
 BatchNormCache = namedtuple("BatchNormCache", "xc invstd weight has_bias training count allreduce")
 
 
-def _check(x, running_mean, running_var, weight, bias, training, who):
+def check_channel_arrays(x, running_mean, running_var, weight, bias, use_batch_stats, flag, min_ndim, who):
+    """The checks batch and instance norm share: x (N, C, *) with at least ``min_ndim`` dimensions,
+    each given per-channel array of shape (C,), both running statistics or neither, and those
+    given when ``flag`` (the argument that chooses batch statistics) is False."""
     checks.floating(x, who)
-    if x.ndim < 2:
-        raise ValueError(f"{who}: expected input (N, C, *) with at least 2 dimensions, got {tuple(x.shape)}")
+    if x.ndim < min_ndim:
+        raise ValueError(f"{who}: expected input (N, C, *) with at least {min_ndim} dimensions, got {tuple(x.shape)}")
     c = x.shape[1]
     for what, arr in (("running_mean", running_mean), ("running_var", running_var),
                       ("weight", weight), ("bias", bias)):
@@ -32,8 +35,13 @@ def _check(x, running_mean, running_var, weight, bias, training, who):
             )
     if (running_mean is None) != (running_var is None):
         raise ValueError(f"{who}: give both running_mean and running_var, or neither")
-    if not training and running_mean is None:
-        raise ValueError(f"{who}: running_mean and running_var are needed when training=False")
+    if not use_batch_stats and running_mean is None:
+        raise ValueError(f"{who}: running_mean and running_var are needed when {flag}=False")
+
+
+def _check(x, running_mean, running_var, weight, bias, training, who):
+    check_channel_arrays(x, running_mean, running_var, weight, bias, training, "training", 2, who)
+    c = x.shape[1]
     values = x.size // c if c else 0
     if training and values <= 1:
         raise ValueError(

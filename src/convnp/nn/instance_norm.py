@@ -1,14 +1,11 @@
 """Instance normalisation of (N, C, H, W) feature maps (style transfer, GAN generators)."""
-import numpy as np
-
 from .. import functional as F
 from .. import checks
-from .. import init
 from .layer_norm import _data, _flag
-from .module import Layer, Parameter
+from .norm import RunningStatsNorm
 
 
-class InstanceNorm2d(Layer):
+class InstanceNorm2d(RunningStatsNorm):
     """Normalise each channel of each sample over its H x W positions (torch.nn.InstanceNorm2d).
 
     Args: num_features (C), eps=1e-5, momentum=0.1 (None: the running statistics stay as they
@@ -23,37 +20,10 @@ class InstanceNorm2d(Layer):
     convnp.functional.instance_norm_forward.
     """
 
-    _buffers = ("running_mean", "running_var", "num_batches_tracked")
-    _repr_positional = 1
-
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False):
-        super().__init__()
         who = "InstanceNorm2d"
-        self.num_features = checks.positive_int(num_features, "num_features", who)
-        self.eps = checks.real(eps, "eps", who, low=0)
-        self.momentum = None if momentum is None else checks.real(momentum, "momentum", who, 0, 1)
-        self.affine = _flag(affine, "affine", who)
-        self.track_running_stats = _flag(track_running_stats, "track_running_stats", who)
-        c = self.num_features
-        self.weight = Parameter(init.full(c, 1.0)) if self.affine else None
-        self.bias = Parameter(init.full(c, 0.0)) if self.affine else None
-        if self.track_running_stats:
-            self.running_mean = init.full(c, 0.0)
-            self.running_var = init.full(c, 1.0)
-            self.num_batches_tracked = np.zeros((), np.int64)
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
-            self._buffers = ()
-
-    def config(self):
-        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
-                "affine": self.affine, "track_running_stats": self.track_running_stats}
-
-    def extra_repr(self):
-        # PyTorch shows every argument of an instance norm layer, defaults included
-        c = self.config()
-        return (f"{c['num_features']}, eps={c['eps']}, momentum={c['momentum']}, "
-                f"affine={c['affine']}, track_running_stats={c['track_running_stats']}")
+        super().__init__(num_features, eps, momentum, _flag(affine, "affine", who),
+                         _flag(track_running_stats, "track_running_stats", who))
 
     def forward(self, x):
         checks.input_shape(x, self, f"(N, {self.num_features}, H, W)", 4, channels=self.num_features)

@@ -7,27 +7,26 @@ from .. import init
 from .module import Layer, Parameter
 
 
-class _BatchNorm(Layer):
-    """Shared body of BatchNorm1d and BatchNorm2d (they differ only in the input shapes accepted).
+class RunningStatsNorm(Layer):
+    """What batch and instance normalisation share: their arguments, the affine weight and bias,
+    the running statistics (buffers), config() and PyTorch's repr. ``affine`` and
+    ``track_running_stats`` arrive checked by the subclass.
 
-    Training mode normalises with the batch statistics and updates the running ones;
-    eval mode normalises with the running statistics (or with the batch statistics
-    when ``track_running_stats=False``, as PyTorch does).
+    Parameters (affine): weight (C,) = 1, bias (C,) = 0.
+    Buffers (track_running_stats): running_mean (C,) = 0, running_var (C,) = 1,
+    num_batches_tracked () int64; none saved without track_running_stats, as PyTorch.
     """
 
     _buffers = ("running_mean", "running_var", "num_batches_tracked")
     _repr_positional = 1
-    _ndims = ()            # input ndims accepted
-    _pattern = ""          # the expected input shape, "{C}" standing for num_features
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+    def __init__(self, num_features, eps, momentum, affine, track_running_stats):
         super().__init__()
         who = type(self).__name__
         self.num_features = checks.positive_int(num_features, "num_features", who)
         self.eps = checks.real(eps, "eps", who, low=0)
         self.momentum = None if momentum is None else checks.real(momentum, "momentum", who, 0, 1)
-        self.affine = bool(affine)
-        self.track_running_stats = bool(track_running_stats)
+        self.affine, self.track_running_stats = affine, track_running_stats
         c = self.num_features
         self.weight = Parameter(init.full(c, 1.0)) if self.affine else None
         self.bias = Parameter(init.full(c, 0.0)) if self.affine else None
@@ -36,9 +35,33 @@ class _BatchNorm(Layer):
             self.running_var = init.full(c, 1.0)
             self.num_batches_tracked = np.zeros((), dtype=np.int64)
         else:
-            # PyTorch keeps no running statistics then, and saves none
             self.running_mean = self.running_var = self.num_batches_tracked = None
             self._buffers = ()
+
+    def config(self):
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine, "track_running_stats": self.track_running_stats}
+
+    def extra_repr(self):
+        # PyTorch shows every argument of a batch or instance norm layer, defaults included
+        c = self.config()
+        return (f"{c['num_features']}, eps={c['eps']}, momentum={c['momentum']}, "
+                f"affine={c['affine']}, track_running_stats={c['track_running_stats']}")
+
+
+class _BatchNorm(RunningStatsNorm):
+    """Shared body of BatchNorm1d and BatchNorm2d (they differ only in the input shapes accepted).
+
+    Training mode normalises with the batch statistics and updates the running ones;
+    eval mode normalises with the running statistics (or with the batch statistics
+    when ``track_running_stats=False``, as PyTorch does).
+    """
+
+    _ndims = ()            # input ndims accepted
+    _pattern = ""          # the expected input shape, "{C}" standing for num_features
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True):
+        super().__init__(num_features, eps, momentum, bool(affine), bool(track_running_stats))
 
     def forward(self, x):
         checks.input_shape(x, self, self._pattern.format(C=self.num_features), self._ndims,
@@ -71,16 +94,6 @@ class _BatchNorm(Layer):
         self._accumulate(self.weight, dweight)
         self._accumulate(self.bias, dbias)
         return dx
-
-    def config(self):
-        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
-                "affine": self.affine, "track_running_stats": self.track_running_stats}
-
-    def extra_repr(self):
-        # PyTorch shows every argument of a batch norm layer, defaults included
-        c = self.config()
-        return (f"{c['num_features']}, eps={c['eps']}, momentum={c['momentum']}, "
-                f"affine={c['affine']}, track_running_stats={c['track_running_stats']}")
 
 
 class BatchNorm1d(_BatchNorm):
