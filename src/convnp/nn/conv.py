@@ -7,6 +7,22 @@ from ..functional.conv import PADDING_MODES
 from .module import Layer, Parameter
 
 
+def channels_and_groups(in_channels, out_channels, groups, bias, who):
+    """Check a convolution's channel counts, groups and bias flag; return (in_channels, out_channels, groups).
+
+    Both channel counts must be divisible by groups (Conv2d and ConvTranspose2d alike).
+    """
+    in_channels = checks.positive_int(in_channels, "in_channels", who)
+    out_channels = checks.positive_int(out_channels, "out_channels", who)
+    groups = checks.positive_int(groups, "groups", who)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{who}: in_channels ({in_channels}) and out_channels ({out_channels}) must be"
+                         f" divisible by groups ({groups})")
+    if not isinstance(bias, bool):
+        raise TypeError(f"{who}: bias must be True or False, got {bias!r}")
+    return in_channels, out_channels, groups
+
+
 class Conv2d(Layer):
     """2-D convolution y = W * x + b over an (N, C, H, W) batch, as torch.nn.Conv2d.
 
@@ -28,16 +44,8 @@ class Conv2d(Layer):
                  bias=True, padding_mode="zeros", rng=None):
         super().__init__()
         who = "Conv2d"
-        self.in_channels = checks.positive_int(in_channels, "in_channels", who)
-        self.out_channels = checks.positive_int(out_channels, "out_channels", who)
-        self.groups = checks.positive_int(groups, "groups", who)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{who}: in_channels ({in_channels}) and out_channels ({out_channels}) must be"
-                f" divisible by groups ({groups})"
-            )
-        if not isinstance(bias, bool):
-            raise TypeError(f"{who}: bias must be True or False, got {bias!r}")
+        self.in_channels, self.out_channels, self.groups = channels_and_groups(in_channels, out_channels, groups,
+                                                                               bias, who)
         self.kernel_size = checks.pair(kernel_size, "kernel_size", who)
         self.stride = checks.pair(stride, "stride", who)
         self.dilation = checks.pair(dilation, "dilation", who)

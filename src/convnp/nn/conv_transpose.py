@@ -3,6 +3,7 @@ from .. import checks
 from .. import functional as F
 from .. import init
 from ..functional.conv_transpose import check_output_padding, conv_transpose_output_size
+from .conv import channels_and_groups
 from .module import Layer, Parameter
 
 
@@ -30,14 +31,8 @@ class ConvTranspose2d(Layer):
                  bias=True, dilation=1, rng=None):
         super().__init__()
         who = "ConvTranspose2d"
-        self.in_channels = checks.positive_int(in_channels, "in_channels", who)
-        self.out_channels = checks.positive_int(out_channels, "out_channels", who)
-        self.groups = checks.positive_int(groups, "groups", who)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{who}: in_channels ({in_channels}) and out_channels ({out_channels}) must be"
-                             f" divisible by groups ({groups})")
-        if not isinstance(bias, bool):
-            raise TypeError(f"{who}: bias must be True or False, got {bias!r}")
+        self.in_channels, self.out_channels, self.groups = channels_and_groups(in_channels, out_channels, groups,
+                                                                               bias, who)
         self.kernel_size = checks.pair(kernel_size, "kernel_size", who)
         self.stride = checks.pair(stride, "stride", who)
         self.padding = checks.pair(padding, "padding", who, minimum=0)
