@@ -24,6 +24,7 @@ import numpy as np
 
 from ..backend import array_module
 from .. import checks, parallel
+from .elementwise import select
 from .indexing import scatter_add_flat
 
 
@@ -262,8 +263,9 @@ def _max_and_indices(xw, geometry, x_shape):
     offsets = [(i, j) for i in range(kh) for j in range(kw)]
     for (i, j), v in zip(offsets, _window_views(xw, geometry)):
         take = (v > y) | xp.isnan(v)
-        y = xp.where(take, v, y)
-        indices = xp.where(take, xp.asarray(np.add.outer((top + i * dh) * width, left + j * dw)), indices)
+        # select: where's values without a branch per element (elementwise.select)
+        select(take, v, y, out=y)
+        select(take, xp.asarray(np.add.outer((top + i * dh) * width, left + j * dw)), indices, out=indices)
     return y, indices
 
 

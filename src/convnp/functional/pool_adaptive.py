@@ -15,6 +15,7 @@ import numpy as np
 
 from ..backend import array_module
 from .. import checks
+from .elementwise import select
 from .indexing import scatter_add_flat
 
 
@@ -141,8 +142,9 @@ def adaptive_max_pool2d_forward(x, output_size, who="adaptive_max_pool2d"):
             cols = np.minimum(c0 + j, c1 - 1)
             v = x_rows[:, :, :, cols]
             take = (v > y) | xp.isnan(v)
-            y = xp.where(take, v, y)
-            indices = xp.where(take, xp.asarray(np.add.outer(rows * w, cols)), indices)
+            # select: where's values without a branch per element (elementwise.select)
+            select(take, v, y, out=y)
+            select(take, xp.asarray(np.add.outer(rows * w, cols)), indices, out=indices)
     return (y, indices), AdaptiveMaxCache(indices, tuple(x.shape))
 
 
