@@ -274,6 +274,30 @@ def test_dcgan(capsys, tmp_path):
     assert_figure(tmp_path / "dcgan_epoch_1.png")
 
 
+def test_dcgan_judge_without_mnist_fails_before_training(capsys, tmp_path):
+    """The full-MNIST judge's files missing: a clear message and exit status 2, no GAN trained, no figure."""
+    (tmp_path / "empty").mkdir()
+    status = load("dcgan").main(["--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "figs")])
+    out = capsys.readouterr().out
+    assert status == 2
+    assert "the judge needs the MNIST digits" in out and "--judge-data sample" in out and "train-images" in out
+    assert "epoch" not in out and not (tmp_path / "figs").exists()
+
+
+def test_dcgan_judge_reads_mnist_files_from_data_dir(capsys, tmp_path):
+    """--data-dir: the judge trains on the IDX files found there (written here: 40 train, 20 test digits)."""
+    from test_data_download import idx_gz
+
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 40), ("t10k", 20)):
+        (tmp_path / f"{prefix}-images-idx3-ubyte.gz").write_bytes(idx_gz(rng.integers(0, 256, (n, 28, 28))))
+        (tmp_path / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(idx_gz(rng.integers(0, 10, n)))
+    ex = load("dcgan")
+    args = ex.parse(["--data-dir", str(tmp_path)])
+    train_set, test_set = ex.judge_data(args)
+    assert (len(train_set), len(test_set), train_set.name) == (40, 20, "mnist")
+
+
 def test_dcgan_step_matches_the_pytorch_tutorial(torch):
     """The example's gan_step against the tutorial's loop: two steps, every weight and running statistic."""
     from conftest import assert_matches, to_numpy
