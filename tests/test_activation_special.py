@@ -1,5 +1,6 @@
 """inf, NaN, -0.0, subnormal and huge inputs (and upstream gradients) through the activations that
-choose between two branches without np.where (elementwise.select, the sigmoid's max(e, x >= 0)):
+choose between two branches without np.where (elementwise.select, the sigmoid's max(e, x >= 0),
+LeakyReLU's max(x, a x) and slope lookup):
 the values of the docstring's formula written with np.where, bit for bit. Same computation, one
 choice made another way, so the bits must agree; a NaN equals any NaN."""
 import numpy as np
@@ -63,6 +64,9 @@ def reference(name, x, dy):
     if name == "silu":
         s = where_sigmoid(x)
         return x * s, dy * (s * (1 + x * (1 - s)))
+    if name.startswith("leaky"):
+        a = float(name[5:])
+        return np.where(x > 0, x, x * a), np.where(x > 0, dy, dy * a)
     if name == "hardswish":
         return x * np.clip(x + 3, 0, 6) / 6, np.where(x <= -3, 0, np.where(x >= 3, dy, dy * (x / 3 + 0.5)))
     raise KeyError(name)
@@ -73,9 +77,11 @@ OPS = {"elu1": lambda x: F.elu_forward(x), "elu0.5": lambda x: F.elu_forward(x, 
        "sigmoid": F.sigmoid_forward, "selu": F.selu_forward, "celu1": lambda x: F.celu_forward(x),
        "celu-0.5": lambda x: F.celu_forward(x, -0.5), "softplus1,20": lambda x: F.softplus_forward(x),
        "softplus-0.5,20": lambda x: F.softplus_forward(x, -0.5), "softplus2,-3": lambda x: F.softplus_forward(x, 2.0, -3.0),
-       "silu": F.silu_forward, "hardswish": F.hardswish_forward}
+       "silu": F.silu_forward, "hardswish": F.hardswish_forward,
+       **{f"leaky{a}": (lambda a: lambda x: F.leaky_relu_forward(x, a))(a) for a in (0.01, 0.2, 0.0, 1.0, 1.5, -0.5)}}
 BACKWARD = {"elu": F.elu_backward, "sigmoid": F.sigmoid_backward, "selu": F.selu_backward, "celu": F.celu_backward,
-            "softplus": F.softplus_backward, "silu": F.silu_backward, "hardswish": F.hardswish_backward}
+            "softplus": F.softplus_backward, "silu": F.silu_backward, "hardswish": F.hardswish_backward,
+            "leaky": F.leaky_relu_backward}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
