@@ -10,11 +10,20 @@ so the forward pass here is conv2d's backward for dx (conv.conv2d_input_grad), a
 backward pass is a convolution forward (dx = C dy) plus conv2d's weight gradient with the
 roles swapped (dW = the weight gradient of C, its input dy and its output gradient x).
 docs/conv_transpose.md derives it. No new loops: the tuned convolution code does the work.
+
+Forward, two paths: conv2d's input gradient (conv_transpose2d_col2im: a GEMM, then col2im's
+overlapping strided adds) for every configuration, the reference; and, for dilation 1 and
+kernels that are multiples of the stride (K = 2S, P = S/2 upsampling; K = S), where
+conv_transpose_phases.use_phases finds it faster, one stride-1 correlation per output phase
+(conv_transpose_phases.py: each output pixel written once). Backward has one path: dx is a
+stride-S convolution of dy (im2col copies, one GEMM: no overlapping adds to save), and dW
+conv2d's weight gradient.
 """
 from typing import NamedTuple
 
 from ..backend import array_module
 from .. import checks
+from . import conv_transpose_phases as phases
 from .columns import WindowGeometry, window_geometry
 from .conv import conv2d_backward, conv2d_forward, conv2d_input_grad
 
@@ -42,6 +51,7 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_p
         H_out = (H - 1)*S - 2*P + D*(KH - 1) + output_padding + 1   (W_out likewise)
     forward:  y = the dx of conv2d(., W) (stride S, padding P, dilation D) for dout = x, plus b:
               y_pad[n, g*Co_g + c, i*S + p*D, j*S + q*D] += x[n, f, i, j] * W[f, c, p, q]
+              (or by output phases, same sums in another order: conv_transpose_phases.py)
     backward: dx = conv2d(dy, W)          (same S, P, D, groups)
               dW = conv2d's weight gradient for the input dy and the output gradient x
               db = sum of dy over (N, H_out, W_out)
@@ -51,10 +61,24 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_p
     """
     geometry, y_shape = _check(x, weight, bias, stride, padding, output_padding, groups, dilation, who)
     x_ext = _extend(x, geometry.out_size)
+    plan = phases.phase_plan(x.shape, weight.shape, geometry.stride, geometry.padding[::2], y_shape[2:],
+                             geometry.dilation)
+    if plan is not None and phases.use_phases(plan, x.shape, weight.shape, groups):
+        y = phases.conv_transpose2d_phases(x, weight, bias, y_shape[2:], plan, groups)
+    else:
+        y = conv_transpose2d_col2im(x_ext, weight, bias, y_shape, geometry, groups)
+    return y, ConvTransposeCache(x_ext, weight, bias is not None, geometry, groups, tuple(x.shape[2:]))
+
+
+def conv_transpose2d_col2im(x_ext, weight, bias, y_shape, geometry, groups):
+    """y = C^T x + b as conv2d's input gradient (GEMM, then col2im): the path for every configuration.
+
+    The reference for conv_transpose_phases.py, which runs instead where use_phases says so.
+    """
     y = conv2d_input_grad(x_ext, weight, y_shape, geometry, groups)
     if bias is not None:
         y += bias.reshape(-1, 1, 1)
-    return y, ConvTransposeCache(x_ext, weight, bias is not None, geometry, groups, tuple(x.shape[2:]))
+    return y
 
 
 def conv_transpose2d_backward(dy, cache, input_grad=True, weight_grad=True):
