@@ -82,15 +82,20 @@ def use_phases(plan, x_shape, weight_shape, groups):
 
     col2im adds C_out*KH*KW*H*W elements per sample (overlapping strided slices); the phase
     path copies C_in*TH*TW*LH*LW into its columns and multiplies LH*LW/(H*W) more positions.
-    Rule: phases when kernel == stride (T = 1: no im2col, the columns are x itself; 1.1-1.6x
-    faster in every case measured, 1 thread: 64 -> 32 at 7x7 1.57x, 32 -> 16 at 14x14 1.40x,
-    64 -> 4 at 14x14 1.18x, 32 -> 1 at 28x28 1.10x) or when that ratio of adds to copies is
-    >= MIN_ADDS_PER_COPY. Measured forward times, batch 32, float32, 1 thread
-    (old / phases; 2 threads alike), K = 4, S = 2, P = 1: 64 -> 32 at 16x16 1.67x (ratio 1.77),
-    12x12 1.23x (1.70), 10x10 1.06x (1.65), 7x7 0.89x (1.53: DCGAN's main.3), 128 -> 64 at
-    8x8 0.91x (1.58), 32 -> 1 at 14x14 0.39x (0.11: DCGAN's main.6), 64 -> 3 at 32x32 0.48x
-    (0.18); K = 6, S = 3: 1.6x (3.5); K = 8, S = 4: 2.6x (7.1). Small images are where col2im
-    is cheapest (conv_tuning.samples_last) and the extra positions costliest ((H+1)/H per axis).
+    Rule: phases when kernel == stride (T = 1: no im2col, the columns are x itself) or when
+    that ratio of adds to copies is >= MIN_ADDS_PER_COPY. Measured forward, old / phases
+    (above 1: phases faster), float32, 1 and 2 threads, 2-core EPYC shared with other jobs
+    (benchmarks/conv_transpose_bench.py; figures vary about 20% between runs):
+      K = 4, S = 2, P = 1, batch 32: 64 -> 32 at 7x7 0.86-0.89, 1.03-1.07 (ratio 1.53: DCGAN's
+      main.3); 32 -> 1 at 14x14 0.38-0.39, 0.57-0.61 (0.11: DCGAN's main.6); 128 -> 64 at 8x8
+      0.85-0.91, 0.92-0.99 (1.58); 64 -> 3 at 32x32 0.48, 0.47-0.51 (0.18); 64 -> 32 at 12x12
+      1.22, 1.32 (1.70); at 16x16 1.0-1.4, 0.9-1.5 (1.77); 32 -> 16 at 28x28 1.50, 1.63 (1.86);
+      32 -> 32 at 14x14 1.48, 2.06 (3.48); 64 -> 64 at 7x7 1.01, 1.21 (3.06); 16 -> 32 at 14x14
+      2.17, 2.35 (6.97).  K = 6, S = 3: 32 -> 16 at 8x8 1.5, 1.2-1.4 (3.56); 64 -> 16 1.10,
+      1.35 (1.78).  K = 8, S = 4: 1.75-2.6, 2.3-3.8.  K = S = 2: 1.2-1.6, 1.0-1.6 (64 -> 32 at
+      7x7, 32 -> 16 at 14x14, 64 -> 4 at 14x14, 32 -> 1 at 28x28).
+    Small images are where col2im is cheapest (conv_tuning.samples_last) and the extra
+    positions costliest ((H+1)/H per axis); few output channels make col2im's adds few.
     """
     rows, cols = plan
     if rows.taps == cols.taps == 1:
