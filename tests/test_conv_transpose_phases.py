@@ -134,7 +134,7 @@ def test_use_phases_rule(c_in, c_out, size, kernel, stride, padding, expected):
 
 
 def test_plan_of_dcgan_upsampling():
-    """K = 4, S = 2, P = 1 on 7 rows -> 14: phase 0 takes kernel rows 3, 1 (x rows q-1, q), phase 1 rows 2, 0 (q, q+1)."""
+    """K = 4, S = 2, P = 1, 7 rows -> 14: phase 0 gets kernel rows 3, 1 (x rows q-1, q), phase 1 rows 2, 0 (q, q+1)."""
     axis = phases.axis_phases(7, 4, 2, 1, 14)
     assert axis.taps == 2 and axis.pad_before == 1 and axis.length == 8 and axis.pad_after == 1
     assert axis.phases == ((0, 1, 0, 7), (1, 0, 1, 7))  # (r, k0_r, off_r, Q_r)

@@ -47,7 +47,7 @@ class AxisPhases(NamedTuple):
 
 
 def axis_phases(size, kernel, stride, padding, out):
-    """AxisPhases of an axis of input ``size`` and output ``out``; None when the kernel is not a multiple of the stride."""
+    """AxisPhases of an axis of input ``size`` and output ``out``; None for a kernel not a multiple of the stride."""
     if kernel % stride:
         return None
     taps = kernel // stride
